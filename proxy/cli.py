@@ -1,0 +1,122 @@
+"""``testmode-proxy serve | check | keys …``: the command line, parsed into one Settings object."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from proxy.keys.registry import RegistryError, create_key, list_keys, revoke_key
+from proxy.policy.loader import PolicyError, load_policies
+from proxy.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from proxy.app import Gateway
+    from proxy.logs import configure_logging
+
+    settings = Settings.from_env(host=args.host, port=args.port, policies_dir=args.policies, keys_file=args.keys)
+    configure_logging(settings.log_level)
+    try:
+        gateway = Gateway(settings)
+    except (PolicyError, RegistryError) as exc:
+        print(f"testmode-proxy: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        gateway,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=settings.access_log,
+        log_level=settings.log_level,
+        server_header=False,
+        date_header=False,  # a provider's Date passes through; gateway-made responses add their own
+        timeout_graceful_shutdown=20,
+        timeout_keep_alive=30,
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    failed = False
+    for target in args.paths or [Path("policies")]:
+        try:
+            policy_set = load_policies(target)
+        except PolicyError as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+            continue
+        for policy in policy_set.policies:
+            print(f"{policy.source}: ok ({policy.name}: {len(policy.route_list)} routes)")
+    return 1 if failed else 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    path: Path = args.file or Settings.from_env().keys_file or Path("keys.json")
+    if args.keys_command == "create":
+        settings = Settings.from_env()
+        try:
+            policy = load_policies(args.policies or settings.policies_dir).by_name(args.policy)
+        except PolicyError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        if policy is None:
+            print(f"testmode-proxy: no policy named {args.policy!r}", file=sys.stderr)
+            return 2
+        prefix = policy.keys.issued_test_prefix if args.mode == "test" else policy.keys.issued_live_prefix
+        raw, entry = create_key(path, args.policy, args.mode, args.scopes or ["*"], prefix, args.label or "")
+        print(raw)
+        print(f"# {entry.id} ({entry.mode}, {args.policy}, scopes {','.join(sorted(entry.scopes))}) "
+              f"saved as a digest in {path}; this is the only time the key is shown.", file=sys.stderr)
+        return 0
+    if args.keys_command == "list":
+        for entry in list_keys(path):
+            print(f"{entry.id}\t{entry.policy}\t{entry.mode}\t{','.join(sorted(entry.scopes))}\t{entry.label}")
+        return 0
+    if revoke_key(path, args.id):
+        print(f"revoked {args.id}")
+        return 0
+    print(f"testmode-proxy: no key {args.id!r} in {path}", file=sys.stderr)
+    return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="testmode-proxy", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="bind address (env TESTMODE_PROXY_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env TESTMODE_PROXY_PORT, default 8080)")
+    serve.add_argument("--policies", type=Path, help="policy directory (env TESTMODE_PROXY_POLICIES)")
+    serve.add_argument("--keys", type=Path, help="key registry file (env TESTMODE_PROXY_KEYS)")
+    serve.set_defaults(run=_serve)
+    check = sub.add_parser("check", help="validate policy files; exit 1 on the first broken one")
+    check.add_argument("paths", nargs="*", type=Path)
+    check.set_defaults(run=_check)
+    keys = sub.add_parser("keys", help="manage issued keys in the registry file")
+    keys.add_argument("--file", type=Path, help="registry file (env TESTMODE_PROXY_KEYS, default keys.json)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="issue a key and print it once")
+    create.add_argument("--policy", required=True)
+    create.add_argument("--mode", choices=["live", "test"], required=True)
+    create.add_argument("--scope", dest="scopes", action="append", help="repeatable; default '*'")
+    create.add_argument("--label")
+    create.add_argument("--policies", type=Path)
+    keys_sub.add_parser("list", help="list issued keys (ids, never keys)")
+    revoke = keys_sub.add_parser("revoke", help="remove a key")
+    revoke.add_argument("id")
+    keys.set_defaults(run=_keys)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""API keys: issued keys from the registry file, and pass-through keys verified with the provider."""

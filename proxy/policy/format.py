@@ -1,0 +1,149 @@
+"""The policy file format, as a JSON Schema checked at load (documented in policies/README.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_STR = {"type": "string"}
+_STR_LIST = {"type": "array", "items": _STR}
+_HEADERS = {"type": "object", "additionalProperties": _STR}
+
+_RESPONSE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "when": _STR,
+        "status": {"type": "integer", "minimum": 200, "maximum": 599},
+        "headers": _HEADERS,
+        "data": {},
+        "body": {},
+        "empty": {"type": "boolean"},
+    },
+    "required": ["status"],
+}
+
+_ROUTE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "method", "path", "scope"],
+    "properties": {
+        "id": {"type": "string", "pattern": r"^[a-z0-9_.-]+$"},
+        "method": {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]},
+        "path": {"type": "string", "pattern": r"^/"},
+        "scope": _STR,
+        "summary": _STR,
+        "max_body_bytes": {"type": "integer", "minimum": 0},
+        "schema": {"type": ["object", "boolean"]},
+        "rules": {"type": "array", "items": {"type": "object"}},
+        "test_response": {
+            "oneOf": [_RESPONSE, {"type": "array", "items": _RESPONSE, "minItems": 1}],
+        },
+    },
+}
+
+_TRIGGER: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "body": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"},
+        "key_prefix": {"type": "string", "minLength": 1},
+        "require_when_parent_present": {"type": "boolean"},
+        "message": _STR,
+    },
+    "oneOf": [{"required": ["body"]}, {"required": ["key_prefix"]}],
+}
+
+POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "patternProperties": {"^x-": {}},  # free space for YAML anchors and notes
+    "required": ["version", "name", "upstream", "keys", "dialect", "test_mode", "routes"],
+    "properties": {
+        "version": {"const": 1},
+        "name": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+        "description": _STR,
+        "upstream": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["base_url"],
+            "properties": {
+                "base_url": {"type": "string", "pattern": r"^https?://"},
+                "connect_timeout": {"type": "number", "exclusiveMinimum": 0},
+                "total_timeout": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+        "prefixes": {"type": "array", "items": {"type": "string", "pattern": r"^(/[A-Za-z0-9_.~-]+)*$"}},
+        "keys": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["header"],
+            "properties": {
+                "header": _STR,
+                "scheme": {"enum": ["raw", "bearer"]},
+                "conflicting_headers": _STR_LIST,
+                "issued_prefix": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["live", "test"],
+                    "properties": {"live": _STR, "test": _STR},
+                },
+                "passthrough": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["verify_path"],
+                    "properties": {
+                        "verify_method": {"enum": ["GET", "HEAD"]},
+                        "verify_path": {"type": "string", "pattern": "^/"},
+                        "ttl_seconds": {"type": "number", "minimum": 0},
+                        "negative_ttl_seconds": {"type": "number", "minimum": 0},
+                        "scopes": _STR_LIST,
+                    },
+                },
+            },
+        },
+        "dialect": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["error"],
+            "properties": {
+                "field_style": {"enum": ["dot", "bracket"]},
+                "error": {},
+                "codes": {"type": "object", "additionalProperties": _STR},
+                "messages": {"type": "object", "additionalProperties": _STR},
+                "headers": {
+                    "type": "object",
+                    "description": "extra headers on errors, keyed by status code or 'default'",
+                    "additionalProperties": _HEADERS,
+                },
+            },
+        },
+        "test_mode": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["triggers"],
+            "properties": {
+                "triggers": {"type": "array", "items": _TRIGGER, "minItems": 1},
+                "misplaced": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"headers": _STR_LIST, "query": _STR_LIST},
+                },
+                "request_id_prefix": _STR,
+                "response_headers": _HEADERS,
+                "envelope": {},
+            },
+        },
+        "live": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"request_id_prefix": _STR, "validate": {"type": "boolean"}},
+        },
+        "unmatched_scopes": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"read": _STR, "write": _STR},
+        },
+        "schemas": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
+        "routes": {"type": "array", "items": _ROUTE},
+    },
+}

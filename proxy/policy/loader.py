@@ -1,0 +1,298 @@
+"""Load → validate → compile policy files (Caddy's provision/validate steps, done once at start-up).
+
+Every problem is a :class:`PolicyError` worded ``file: key.path: message`` and stops start-up;
+``testmode-proxy check`` reports the same errors and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator
+
+from proxy.policy.format import POLICY_SCHEMA
+from proxy.policy.model import (
+    BodyTrigger,
+    Dialect,
+    Headers,
+    KeySpec,
+    Passthrough,
+    Policy,
+    PolicySet,
+    ResponseVariant,
+    Route,
+)
+from proxy.policy.paths import PathTable, PathTemplate, PathTemplateError
+from proxy.policy.rules import RuleConfigError, compile_rule
+from proxy.policy.template import TemplateError, compile_condition, compile_template
+from proxy.policy.validation import SchemaCompileError, bracket_path, compile_validator, dot_path
+
+# Engine codes a dialect may reword (dialect.codes / dialect.messages); see policies/README.md.
+ERROR_CODES = (
+    "unauthorized", "forbidden", "not_found", "method_not_allowed", "bad_request", "invalid_json",
+    "unsupported_media_type", "payload_too_large", "validation_error", "ambiguous_test_mode",
+    "invalid_test_flag", "ambiguous_credentials", "test_mode_unsupported", "upstream_unreachable", "upstream_timeout",
+    "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error",
+)
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used; ``str()`` is ``file: key.path: message``."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden on purpose
+            continue
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    loader.flatten_mapping(node)  # type: ignore[no-untyped-call]
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _keypath(parts: Any) -> str:
+    return ".".join(str(p) for p in parts) or "(top)"
+
+
+class _Compiler:
+    def __init__(self, source: str, doc: dict[str, Any], upstream_override: str | None) -> None:
+        self.source = source
+        self.doc = doc
+        self.upstream_override = upstream_override
+
+    def fail(self, where: str, message: str) -> PolicyError:
+        return PolicyError(f"{self.source}: {where}: {message}")
+
+    def compile(self) -> Policy:
+        doc = self.doc
+        errors = sorted(Draft7Validator(POLICY_SCHEMA).iter_errors(doc), key=lambda e: list(map(str, e.path)))
+        if errors:
+            first = errors[0]
+            raise self.fail(_keypath(first.absolute_path), first.message)
+        dialect = self._dialect(doc["dialect"])
+        keys = self._keys(doc["keys"])
+        test = doc["test_mode"]
+        body_triggers, key_triggers = self._triggers(test["triggers"])
+        envelope = None
+        if "envelope" in test:
+            envelope = self._template(test["envelope"], "test_mode.envelope")
+        definitions = doc.get("schemas", {})
+        routes = tuple(self._route(i, r, definitions, dialect, envelope) for i, r in enumerate(doc["routes"]))
+        try:
+            table = PathTable((r.method, r.path, r) for r in routes)
+        except PathTemplateError as exc:
+            raise self.fail("routes", str(exc)) from exc
+        ids = [r.id for r in routes]
+        if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+            raise self.fail("routes", f"duplicate route id(s): {', '.join(dupes)}")
+        upstream = doc["upstream"]
+        misplaced = test.get("misplaced", {})
+        live = doc.get("live", {})
+        unmatched = doc.get("unmatched_scopes", {})
+        test_headers = self._headers(test.get("response_headers", {"X-Test-Mode": "true"}))
+        return Policy(
+            name=doc["name"],
+            source=self.source,
+            base_url=(self.upstream_override or upstream["base_url"]).rstrip("/"),
+            connect_timeout=upstream.get("connect_timeout"),
+            total_timeout=upstream.get("total_timeout"),
+            prefixes=tuple(doc.get("prefixes", [""])),
+            keys=keys,
+            dialect=dialect,
+            body_triggers=body_triggers,
+            key_prefix_triggers=key_triggers,
+            misplaced_headers=tuple(h.lower() for h in misplaced.get("headers", [])),
+            misplaced_query=tuple(misplaced.get("query", [])),
+            test_request_id_prefix=test.get("request_id_prefix", "req_test_"),
+            live_request_id_prefix=live.get("request_id_prefix", "req_"),
+            test_headers=test_headers,
+            envelope=envelope,
+            validate_live=bool(live.get("validate", False)),
+            unmatched_read_scope=unmatched.get("read", "read"),
+            unmatched_write_scope=unmatched.get("write", "write"),
+            routes=table,
+            route_list=routes,
+            trigger_tokens=tuple(sorted({f'"{t.path[-1]}"'.encode() for t in body_triggers})),
+        )
+
+    def _template(self, node: Any, where: str) -> Any:
+        try:
+            return compile_template(node, where)
+        except TemplateError as exc:
+            raise PolicyError(f"{self.source}: {exc}") from exc
+
+    def _headers(self, mapping: Mapping[str, str]) -> Headers:
+        return [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in mapping.items()]
+
+    def _dialect(self, node: dict[str, Any]) -> Dialect:
+        for table in ("codes", "messages"):
+            for code in node.get(table, {}):
+                if code not in ERROR_CODES:
+                    raise self.fail(f"dialect.{table}.{code}", f"unknown error code (known: {', '.join(ERROR_CODES)})")
+        by_status: dict[int, Headers] = {}
+        default: Headers = []
+        for status, headers in node.get("headers", {}).items():
+            if status == "default":
+                default = self._headers(headers)
+            elif str(status).isdigit():
+                by_status[int(status)] = self._headers(headers)
+            else:
+                raise self.fail(f"dialect.headers.{status}", "expected a status code or 'default'")
+        for status, headers in list(by_status.items()):
+            by_status[status] = default + [h for h in headers if h[0] not in {d[0] for d in default}]
+        style = node.get("field_style", "dot")
+        return Dialect(
+            field_style=dot_path if style == "dot" else bracket_path,
+            error=self._template(node["error"], "dialect.error"),
+            codes=dict(node.get("codes", {})),
+            messages=dict(node.get("messages", {})),
+            headers=by_status,
+            default_headers=default,
+        )
+
+    def _keys(self, node: dict[str, Any]) -> KeySpec:
+        passthrough = None
+        if pt := node.get("passthrough"):
+            passthrough = Passthrough(
+                method=pt.get("verify_method", "GET"),
+                path=pt["verify_path"],
+                ttl_seconds=float(pt.get("ttl_seconds", 300)),
+                negative_ttl_seconds=float(pt.get("negative_ttl_seconds", 30)),
+                scopes=frozenset(pt.get("scopes", ["*"])),
+            )
+        issued = node.get("issued_prefix", {"live": "tmp_live_", "test": "tmp_test_"})
+        if issued["live"] == issued["test"] or issued["live"].startswith(issued["test"]) or issued[
+            "test"
+        ].startswith(issued["live"]):
+            raise self.fail("keys.issued_prefix", "live and test prefixes must differ and not contain each other")
+        return KeySpec(
+            header=node["header"].lower(),
+            scheme=node.get("scheme", "raw"),
+            conflicting_headers=tuple(h.lower() for h in node.get("conflicting_headers", [])),
+            issued_live_prefix=issued["live"],
+            issued_test_prefix=issued["test"],
+            passthrough=passthrough,
+        )
+
+    def _triggers(self, nodes: list[dict[str, Any]]) -> tuple[tuple[BodyTrigger, ...], tuple[str, ...]]:
+        body: list[BodyTrigger] = []
+        prefixes: list[str] = []
+        for node in nodes:
+            if "body" in node:
+                body.append(BodyTrigger(
+                    name=node["body"],
+                    path=tuple(node["body"].split(".")),
+                    require_when_parent_present=bool(node.get("require_when_parent_present", False)),
+                    message=node.get("message"),
+                ))
+            else:
+                prefixes.append(node["key_prefix"])
+        return tuple(body), tuple(prefixes)
+
+    def _route(
+        self, index: int, node: dict[str, Any], definitions: dict[str, Any], dialect: Dialect, envelope: Any
+    ) -> Route:
+        where = f"routes.{index}"
+        try:
+            template = PathTemplate.parse(node["path"])
+        except PathTemplateError as exc:
+            raise self.fail(f"{where}.path", str(exc)) from exc
+        try:
+            rules = tuple(compile_rule(dict(r)) for r in node.get("rules", []))
+        except RuleConfigError as exc:
+            raise self.fail(f"{where}.rules", str(exc)) from exc
+        try:
+            validator = compile_validator(node.get("schema"), definitions, rules, dialect.field_style)
+        except SchemaCompileError as exc:
+            raise self.fail(f"{where}.schema", str(exc)) from exc
+        raw = node.get("test_response", [])
+        variants = raw if isinstance(raw, list) else [raw]
+        responses = tuple(self._variant(f"{where}.test_response.{i}", v, envelope) for i, v in enumerate(variants))
+        return Route(
+            id=node["id"],
+            method=node["method"],
+            path=template,
+            scope=node["scope"],
+            validator=validator,
+            responses=responses,
+            max_body_bytes=node.get("max_body_bytes"),
+        )
+
+    def _variant(self, where: str, node: dict[str, Any], envelope: Any) -> ResponseVariant:
+        if "data" in node and "body" in node:
+            raise self.fail(where, "give either 'data' (wrapped in test_mode.envelope) or 'body', not both")
+        when = None
+        if "when" in node:
+            try:
+                when = compile_condition(node["when"])
+            except TemplateError as exc:
+                raise self.fail(f"{where}.when", str(exc)) from exc
+        body = None
+        if "data" in node:
+            if envelope is None:
+                raise self.fail(f"{where}.data", "'data' needs test_mode.envelope")
+            data = self._template(node["data"], f"{where}.data")
+            body = lambda env, data=data: envelope({**env, "data": data(env)})  # noqa: E731
+        elif "body" in node:
+            body = self._template(node["body"], f"{where}.body")
+        elif node["status"] != 204 and not node.get("empty", False):
+            raise self.fail(where, "a response other than 204 needs 'data' or 'body' (or 'empty: true')")
+        headers = self._template(node["headers"], f"{where}.headers") if "headers" in node else None
+        return ResponseVariant(when=when, status=node["status"], headers=headers, body=body)
+
+
+def load_policy(path: Path, upstream_override: str | None = None) -> Policy:
+    source = str(path)
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(parse)"
+        raise PolicyError(f"{source}: {where}: {getattr(exc, 'problem', None) or exc}") from exc
+    except OSError as exc:
+        raise PolicyError(f"{source}: (file): {exc.strerror}") from exc
+    if not isinstance(doc, dict):
+        raise PolicyError(f"{source}: (top): a policy must be a mapping")
+    return _Compiler(source, doc, upstream_override).compile()
+
+
+def policy_files(directory: Path) -> list[Path]:
+    if directory.is_file():
+        return [directory]
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
+
+
+def load_policies(directory: Path, upstreams: Mapping[str, str] | None = None) -> PolicySet:
+    """Load every ``*.yaml`` in ``directory`` (or one file); all-or-nothing."""
+    files = policy_files(directory)
+    if not files:
+        raise PolicyError(f"{directory}: (dir): no policy files (*.yaml) found")
+    upstreams = upstreams or {}
+    policies: list[Policy] = []
+    for file in files:
+        name_hint = file.stem.lower()
+        policy = load_policy(file, upstreams.get(name_hint))
+        if policy.name in upstreams and name_hint != policy.name:
+            policy = load_policy(file, upstreams[policy.name])
+        if any(p.name == policy.name for p in policies):
+            raise PolicyError(f"{file}: name: policy name {policy.name!r} is used twice")
+        policies.append(policy)
+    mounts = sorted(
+        ((prefix, p) for p in policies for prefix in p.prefixes), key=lambda item: len(item[0]), reverse=True
+    )
+    return PolicySet(tuple(policies), tuple(mounts))

@@ -1,0 +1,125 @@
+"""Compiled policy objects: immutable, built once at load, only looked up on the request path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from proxy.policy.paths import PathTable, PathTemplate
+from proxy.policy.template import Env, Render
+from proxy.policy.validation import BodyValidator, FieldStyle
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseVariant:
+    """One synthesized answer; the first variant whose ``when`` holds is used."""
+
+    when: Callable[[Env], bool] | None
+    status: int
+    headers: Render | None
+    body: Render | None  # None: no body (204)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    id: str
+    method: str
+    path: PathTemplate
+    scope: str
+    validator: BodyValidator
+    responses: tuple[ResponseVariant, ...]
+    max_body_bytes: int | None = None
+
+    def response_for(self, env: Env) -> ResponseVariant | None:
+        for variant in self.responses:
+            if variant.when is None or variant.when(env):
+                return variant
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class BodyTrigger:
+    """A body flag that must be a JSON boolean where present: ``true`` is test, ``false`` live."""
+
+    name: str  # dotted path, as written in the policy
+    path: tuple[str, ...]
+    require_when_parent_present: bool
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Passthrough:
+    method: str
+    path: str
+    ttl_seconds: float
+    negative_ttl_seconds: float
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    header: str  # lower-case header name
+    scheme: Literal["raw", "bearer"]
+    conflicting_headers: tuple[str, ...]
+    issued_live_prefix: str
+    issued_test_prefix: str
+    passthrough: Passthrough | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How a provider words errors: one template, code and message tables, extra headers by status."""
+
+    field_style: FieldStyle
+    error: Render
+    codes: dict[str, str]
+    messages: dict[str, str]
+    headers: dict[int, Headers]
+    default_headers: Headers
+
+    def headers_for(self, status: int) -> Headers:
+        return self.headers.get(status, self.default_headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    source: str
+    base_url: str
+    connect_timeout: float | None
+    total_timeout: float | None
+    prefixes: tuple[str, ...]
+    keys: KeySpec
+    dialect: Dialect
+    body_triggers: tuple[BodyTrigger, ...]
+    key_prefix_triggers: tuple[str, ...]
+    misplaced_headers: tuple[str, ...]
+    misplaced_query: tuple[str, ...]
+    test_request_id_prefix: str
+    live_request_id_prefix: str
+    test_headers: Headers
+    envelope: Render | None
+    validate_live: bool
+    unmatched_read_scope: str
+    unmatched_write_scope: str
+    routes: PathTable[Route]
+    route_list: tuple[Route, ...]
+    trigger_tokens: tuple[bytes, ...] = field(default=())  # quoted last path parts, for the duplicate scan
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        return self.routes.match(method, path)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """Every loaded policy and the mount table: (prefix, policy) pairs, longest prefix first."""
+
+    policies: tuple[Policy, ...]
+    mounts: tuple[tuple[str, Policy], ...]
+
+    def by_name(self, name: str) -> Policy | None:
+        return next((p for p in self.policies if p.name == name), None)
+

@@ -1,0 +1,118 @@
+"""One settings object, built once from the command line and the environment.
+
+Nothing else in the package reads ``os.environ``: stages get what they need through constructor
+arguments (see STYLE.md, "Configuration flows one way").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "TESTMODE_PROXY_"
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Edge limits; defaults from shared/reference/reliability.md (Envoy edge best practices)."""
+
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    max_in_flight: int = 1024
+    upstream_connect_timeout: float = 5.0
+    upstream_total_timeout: float = 15.0
+    upstream_pool_size: int = 256
+    upstream_keepalive_seconds: float = 15.0
+    verify_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    policies_dir: Path = Path("policies")
+    keys_file: Path | None = None
+    state_dir: Path = Path("var")
+    log_level: str = "info"
+    access_log: bool = False
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+    upstreams: Mapping[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``TESTMODE_PROXY_*`` variables; explicit ``overrides`` (the command line) win."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            return env.get(ENV_PREFIX + name)
+
+        values: dict[str, object] = {}
+        if (v := get("HOST")) is not None:
+            values["host"] = v
+        if (v := get("PORT")) is not None:
+            values["port"] = int(v)
+        if (v := get("POLICIES")) is not None:
+            values["policies_dir"] = Path(v)
+        if v := get("KEYS"):
+            values["keys_file"] = Path(v)
+        if (v := get("STATE_DIR")) is not None:
+            values["state_dir"] = Path(v)
+        if (v := get("LOG_LEVEL")) is not None:
+            values["log_level"] = v.lower()
+        if (v := get("ACCESS_LOG")) is not None:
+            values["access_log"] = v.lower() in {"1", "true", "yes", "on"}
+        values["credentials"] = _credentials(env, get("CREDENTIALS_DIR"))
+        values["upstreams"] = _by_policy(env, "UPSTREAM_")
+        limits = {}
+        for name in Limits.__dataclass_fields__:
+            if (v := get(name.upper())) is not None:
+                kind = type(getattr(Limits, name))
+                limits[name] = kind(v)
+        values["limits"] = Limits(**limits)  # type: ignore[arg-type]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _by_policy(env: Mapping[str, str], infix: str) -> dict[str, str]:
+    prefix = ENV_PREFIX + infix
+    return {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix) and v}
+
+
+def _credentials(env: Mapping[str, str], directory: str | None) -> dict[str, Secret]:
+    """Provider credentials: one file per policy name in a mounted secret dir, or an env var each."""
+    found: dict[str, Secret] = {}
+    if directory:
+        root = Path(directory)
+        if root.is_dir():
+            for item in sorted(root.iterdir()):
+                if item.is_file() and not item.name.startswith("."):
+                    found[item.name.lower()] = Secret(item.read_text().strip())
+    for name, value in _by_policy(env, "CREDENTIAL_").items():
+        found[name] = Secret(value)
+    return found

@@ -1,0 +1,1 @@
+"""The pipeline stages, one module each, in request order (see :mod:`proxy.pipeline`)."""

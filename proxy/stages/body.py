@@ -1,0 +1,155 @@
+"""Stage 5, *body*: read the body under a size cap and parse it as JSON.
+
+uvicorn has no body limit, so bytes are counted here as ``receive()`` yields them: a declared
+``Content-Length`` over the cap is refused before reading, a chunked body at the moment it passes.
+Mutations must carry JSON (or nothing, which reads as ``{}``): a body the gateway cannot parse
+cannot be told apart from a test request, so it is refused, never forwarded.
+
+Reads: ``ctx.route`` (per-route cap), ``ctx.headers``. Writes: ``ctx.body_bytes``, ``ctx.body``.
+Ends a request with: 413 ``payload_too_large``; 415 ``unsupported_media_type``; 400 ``invalid_json``
+(malformed, not an object, nested deeper than the limit, or a test flag's key given twice).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from proxy.context import context_of
+from proxy.errors import GatewayError, bad_request
+from proxy.policy.model import Policy
+from proxy.stages.permission import SAFE_METHODS
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, "payload_too_large", f"The request body is larger than {limit} bytes; nothing was sent.")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
+def _duplicate_trigger_key(raw: bytes, names: set[str]) -> str | None:
+    """Find a test flag given twice in one object (``{"sandbox": false, "sandbox": true}``).
+
+    Parsers disagree on duplicates (orjson keeps the last, others the first), so such a body cannot
+    be told apart from a test request. Only called when a cheap byte count says it is possible.
+    """
+    found: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen and key in names:
+                found.append(key)
+            seen.add(key)
+        return dict(pairs)
+
+    try:
+        json.loads(raw, object_pairs_hook=hook)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
+
+
+class Body:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = context_of(scope)
+        ctx.mark("body")
+        policy = ctx.policy
+        assert policy is not None
+        limit = self.max_body_bytes
+        if ctx.route is not None and ctx.route.max_body_bytes is not None:
+            limit = ctx.route.max_body_bytes
+        headers = ctx.headers
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise GatewayError(400, "bad_request", "Content-Length is not a number.")
+            if int(declared) > limit:
+                raise _too_large(limit)
+        mutation = scope["method"] not in SAFE_METHODS
+        if mutation or declared not in (None, "0") or "transfer-encoding" in headers:
+            ctx.body_bytes = await self._read(receive, limit)
+        if not mutation and not ctx.body_bytes:
+            await self.app(scope, receive, send)
+            return
+        raw = ctx.body_bytes
+        if not raw.strip():
+            ctx.body = {}
+        else:
+            if not _is_json(headers.get("content-type", "")):
+                raise GatewayError(415, "unsupported_media_type",
+                                   "Send the body as JSON with 'Content-Type: application/json'.")
+            ctx.body = self._parse(raw, policy)
+        await self.app(scope, _replay(ctx.body_bytes), send)
+
+    async def _read(self, receive: Receive, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise GatewayError(400, "bad_request", "The client disconnected before sending the whole body.",
+                                   reason="client_disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _parse(self, raw: bytes, policy: Policy) -> Any:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            detail = str(exc).split(":", 1)[0]
+            raise bad_request("invalid_json", f"The body is not valid JSON: {detail}.") from exc
+        if not isinstance(body, dict):
+            raise bad_request("invalid_json", "The body must be a JSON object.")
+        if raw.count(b"{") + raw.count(b"[") > self.max_depth and _depth_exceeds(body, self.max_depth):
+            raise bad_request("invalid_json", f"The body is nested deeper than {self.max_depth} levels.")
+        tokens = policy.trigger_tokens
+        if tokens and (b"\\u" in raw or any(raw.count(t) > 1 for t in tokens)):
+            names = {t.path[-1] for t in policy.body_triggers}
+            if (name := _duplicate_trigger_key(raw, names)) is not None:
+                raise bad_request("ambiguous_test_mode", f"The key '{name}' appears more than once in one object.",
+                                  field=name)
+        return body
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` for later stages that yields the body already read, then waits for disconnect."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive

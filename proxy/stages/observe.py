@@ -1,0 +1,115 @@
+"""Stage 1, *observe*: request id, overload shedding, the canonical log line, metrics, and the
+one ``except`` that turns a raised :class:`GatewayError` into a response (:mod:`proxy.render`).
+
+Reads: nothing. Writes: creates the :class:`RequestContext` under ``scope[SCOPE_KEY]``.
+Ends a request with: whatever an inner stage raised (its status, in the route's dialect);
+503 ``overloaded`` (+ ``Retry-After``) past ``max_in_flight``; 500 ``internal_error`` on a bug.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from proxy.context import SCOPE_KEY, RequestContext
+from proxy.errors import GatewayError
+from proxy.masking import mask_text
+from proxy.metrics import Metrics
+from proxy.render import error_response, send_json
+
+log = structlog.get_logger("proxy.request")
+
+
+class Observe:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_in_flight: int = 1024) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        suffix = os.urandom(12).hex()
+        ctx = RequestContext(suffix, "req_" + suffix)
+        scope[SCOPE_KEY] = ctx
+        structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
+        ctx.mark("observe")
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                ctx.status = message["status"]
+                ctx.mark("respond")
+            await send(message)
+
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        try:
+            if self.in_flight > self.max_in_flight:
+                raise GatewayError(503, "overloaded", "The gateway is at capacity; nothing was sent. Retry later.",
+                                   outcome="not_sent", headers={"retry-after": "1"})
+            await self.app(scope, receive, send_wrapper)
+        except GatewayError as error:
+            if started:
+                raise
+            await self._reject(ctx, error, send_wrapper)
+        except Exception as exc:
+            if started:
+                ctx.outcome = ctx.outcome or "unknown"
+                log.error("response_aborted", error=type(exc).__name__)
+                raise
+            log.exception("internal_error")
+            await self._reject(ctx, GatewayError(500, "internal_error", "Internal gateway error; nothing was sent.",
+                                                 outcome="not_sent"), send_wrapper)
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.dec()
+            self._finish(scope, ctx)
+            structlog.contextvars.clear_contextvars()
+
+    async def _reject(self, ctx: RequestContext, error: GatewayError, send: Send) -> None:
+        ctx.reject_reason = error.reason
+        if error.outcome:
+            ctx.outcome = error.outcome
+        stage = ctx.marks[-1][0] if ctx.marks else "observe"
+        self.metrics.rejection(ctx.policy.name if ctx.policy else "none", stage, error.reason)
+        body, headers = error_response(error, ctx)
+        await send_json(send, error.status, body, headers)
+
+    def _finish(self, scope: Scope, ctx: RequestContext) -> None:
+        end = time.perf_counter()
+        marks = ctx.marks
+        for (stage, at), (_, nxt) in zip(marks, [*marks[1:], ("end", end)], strict=True):
+            if stage != "respond":
+                self.metrics.observe_stage(stage, nxt - at)
+        policy = ctx.policy.name if ctx.policy else "none"
+        duration = end - ctx.started
+        self.metrics.count_request(policy, ctx.route_label, ctx.mode_label, ctx.status or 500, duration)
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "path": ctx.route.path.text if ctx.route else mask_text(scope["path"])[:200],
+            "policy": policy,
+            "route": ctx.route_label,
+            "mode": ctx.mode_label,
+            "status": ctx.status,
+            "duration_ms": round(duration * 1000, 3),
+        }
+        if ctx.key is not None:
+            fields["key_id"] = ctx.key.key_id
+        if ctx.trigger:
+            fields["trigger"] = ctx.trigger
+        if ctx.reject_reason:
+            fields["reason"] = ctx.reject_reason
+        if ctx.outcome:
+            fields["outcome"] = ctx.outcome
+        if ctx.upstream_seconds is not None:
+            fields["upstream_ms"] = round(ctx.upstream_seconds * 1000, 3)
+        log.info("request", request_id=ctx.request_id, **fields)

@@ -1,0 +1,73 @@
+"""Stage 2, *route*: pick the policy and route for the request.
+
+Each policy is mounted at its ``prefixes`` (``/sent`` for a client whose base URL is
+``http://gw/sent``; ``""`` for the root). A path that matches a declared route is that route's; an
+undeclared path belongs to the policy with the longest matching prefix, and at a prefix several
+policies share, to the one whose key header the request carries.
+
+Reads: scope method, path, headers. Writes: ``ctx.policy``, ``route``, ``path``, ``path_params``,
+``headers``, ``duplicate_headers``. Ends a request with: 404 ``not_found`` (problem details) when no
+policy claims the path; 400 ``bad_request`` for dot-segments in the path.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from proxy.context import context_of
+from proxy.errors import GatewayError
+from proxy.policy.model import Policy, PolicySet
+
+
+class RouteStage:
+    def __init__(self, app: ASGIApp, *, policies: PolicySet) -> None:
+        self.app = app
+        self.policies = policies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = context_of(scope)
+        ctx.mark("route")
+        headers: dict[str, str] = {}
+        duplicates: set[str] = set()
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            if name in headers:
+                duplicates.add(name)
+            else:
+                headers[name] = raw_value.decode("latin-1")
+        ctx.headers = headers
+        ctx.duplicate_headers = frozenset(duplicates)
+        path: str = scope["path"]
+        if "/." in path:
+            segments = path.split("/")
+            if "." in segments or ".." in segments:
+                raise GatewayError(400, "bad_request", "Paths with '.' or '..' segments are not accepted.")
+        method: str = scope["method"]
+        fallback: list[tuple[str, Policy]] = []
+        for prefix, policy in self.policies.mounts:
+            if prefix and not (path == prefix or path.startswith(prefix + "/")):
+                continue
+            inner = path[len(prefix):] or "/"
+            found = policy.match(method, inner)
+            if found is not None:
+                ctx.policy, ctx.path, ctx.mount_prefix = policy, inner, prefix
+                ctx.route, ctx.path_params = found
+                await self.app(scope, receive, send)
+                return
+            fallback.append((prefix, policy))
+        ctx.policy, ctx.mount_prefix = self._unmatched(fallback, headers, path)
+        ctx.path = path[len(ctx.mount_prefix):] or "/"
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _unmatched(candidates: list[tuple[str, Policy]], headers: dict[str, str], path: str) -> tuple[Policy, str]:
+        """(policy, its mount prefix) for a path no declared route matched."""
+        if candidates:
+            longest = len(candidates[0][0])
+            best = [(prefix, p) for prefix, p in candidates if len(prefix) == longest]
+            if len(best) > 1:
+                best = [(prefix, p) for prefix, p in best if p.keys.header in headers]
+            if len(best) == 1:
+                prefix, policy = best[0]
+                return policy, prefix
+        raise GatewayError(404, "not_found", f"No provider policy serves {path[:100]!r}.", reason="no_policy")

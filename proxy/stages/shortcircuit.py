@@ -1,0 +1,82 @@
+"""Stage 8, *short-circuit*: answer a test request with the route's synthesized response.
+
+A stage that responds never calls the next app: test requests end here, so they cannot reach
+:mod:`proxy.forward`. The one exception is a *read* (GET/HEAD) made with the provider's own
+pass-through sandbox key on a route with no simulated answer: reads have no side effects and the
+provider serves its own sandbox data, so it passes on (forward re-checks exactly this).
+
+Reads: ``ctx.test_mode``, ``ctx.route``, ``ctx.body``, ``ctx.path_params``. Writes: ``ctx.status``
+(through the response). Ends a request with: the route's test response; 404
+``test_mode_unsupported`` for a test request that has no simulated answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from proxy.clock import utc_iso
+from proxy.context import NO_BODY, RequestContext, context_of
+from proxy.errors import GatewayError
+from proxy.metrics import Metrics
+from proxy.render import JSON, send_json
+from proxy.stages.permission import SAFE_METHODS
+
+
+def may_pass_in_test_mode(ctx: RequestContext, method: str) -> bool:
+    """The only test request allowed past: a read, with the provider's own key, with no simulation."""
+    return (
+        method in SAFE_METHODS
+        and ctx.key is not None
+        and ctx.key.kind == "passthrough"
+        and (ctx.route is None or not ctx.route.responses)
+    )
+
+
+class ShortCircuit:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = context_of(scope)
+        ctx.mark("shortcircuit")
+        if ctx.test_mode is False:
+            await self.app(scope, receive, send)
+            return
+        if ctx.test_mode is None:  # a stage was skipped: never guess
+            raise GatewayError(500, "internal_error", "Test mode was not decided; nothing was sent.",
+                               outcome="not_sent")
+        policy, route = ctx.policy, ctx.route
+        assert policy is not None
+        if may_pass_in_test_mode(ctx, scope["method"]):
+            await self.app(scope, receive, send)
+            return
+        if route is None or not route.responses:
+            raise GatewayError(404, "test_mode_unsupported",
+                               f"{scope['method']} {ctx.path[:100]} is not simulated in test mode; nothing was sent.")
+        env: dict[str, Any] = {
+            "body": ctx.body if ctx.body is not NO_BODY else {},
+            "path": ctx.path_params,
+            "query": dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {},
+            "request_id": ctx.request_id,
+            "now": utc_iso(),
+            "key": {"id": ctx.key.key_id if ctx.key else None},
+        }
+        variant = route.response_for(env)
+        if variant is None:
+            raise GatewayError(404, "test_mode_unsupported",
+                               "No simulated response matches this request; nothing was sent.")
+        headers: list[tuple[bytes, bytes]] = [(b"x-request-id", ctx.request_id.encode()), *policy.test_headers]
+        if variant.headers is not None:
+            headers.extend((str(k).lower().encode("latin-1"), str(v).encode("latin-1"))
+                           for k, v in variant.headers(env).items())
+        body = None
+        if variant.body is not None:
+            body = orjson.dumps(variant.body(env))
+            headers.append((b"content-type", JSON))
+        self.metrics.short_circuit(policy.name, route.id)
+        await send_json(send, variant.status, body, headers)

@@ -1,0 +1,95 @@
+"""Stage 6, *test mode*: decide, once and for all, whether the request is a test.
+
+A request is a test when any trigger says so: the key is an issued test key, the key carries a
+test prefix (``sk_test_``), or a body flag is ``true``. A body flag must be a JSON boolean
+where present: ``"true"``, ``1`` or ``null`` cannot be told apart from a test request, so they are
+400, never a forward. So is a flag whose parent is not an object, a flag required beside its
+parent (SendGrid's ``sandbox_mode`` without ``enable``), and a test flag put where the provider
+would ignore it (a header or query parameter the policy lists as misplaced).
+
+Reads: ``ctx.policy``, ``ctx.key``, ``ctx.body``, ``ctx.headers``. Writes: ``ctx.test_mode``,
+``ctx.trigger``, and ``ctx.request_id`` (``req_test_…`` in test mode). Ends a request with: 400
+``invalid_test_flag`` / ``ambiguous_test_mode``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from proxy.context import NO_BODY, RequestContext, context_of
+from proxy.errors import GatewayError, bad_request
+from proxy.policy.model import BodyTrigger, Policy
+
+_ABSENT: Any = object()
+
+
+def flag_value(body: Any, trigger: BodyTrigger) -> Any:
+    """The flag's value, ``_ABSENT``, or raise when the body's shape makes the flag ambiguous."""
+    node = body
+    for depth, part in enumerate(trigger.path):
+        if not isinstance(node, dict):
+            parent = ".".join(trigger.path[:depth])
+            raise bad_request("invalid_test_flag", trigger.message or f"'{parent}' must be an object.",
+                              field=parent)
+        if part not in node:
+            if trigger.require_when_parent_present and depth == len(trigger.path) - 1 and depth > 0:
+                raise bad_request("invalid_test_flag", trigger.message or f"'{trigger.name}' is required.",
+                                  field=trigger.name)
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bool, str | None]:
+    """(is_test, trigger name); raises :class:`GatewayError` when the request is ambiguous."""
+    for name in policy.misplaced_headers:
+        if name in ctx.headers:
+            raise GatewayError(400, "ambiguous_test_mode",
+                               f"The '{name}' header does not select test mode here; "
+                               f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
+    if query_string and policy.misplaced_query:
+        for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+            if name in policy.misplaced_query:
+                raise GatewayError(400, "ambiguous_test_mode",
+                                   f"The '{name}' query parameter does not select test mode here; "
+                                   f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
+    trigger: str | None = None
+    if ctx.body is not NO_BODY:
+        for body_trigger in policy.body_triggers:
+            value = flag_value(ctx.body, body_trigger)
+            if value is _ABSENT or value is False:
+                continue
+            if value is True:
+                trigger = trigger or f"body:{body_trigger.name}"
+                continue
+            raise bad_request("invalid_test_flag",
+                              body_trigger.message or f"'{body_trigger.name}' must be a boolean (true or false).",
+                              field=body_trigger.name)
+    key = ctx.key
+    if key is not None and trigger is None:
+        if key.mode == "test":
+            trigger = "key:issued_test"
+        elif key.presented.startswith(policy.key_prefix_triggers or ("\0",)):
+            trigger = "key:prefix"
+    return trigger is not None, trigger
+
+
+class TestMode:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = context_of(scope)
+        ctx.mark("testmode")
+        policy = ctx.policy
+        assert policy is not None
+        is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))
+        ctx.test_mode = is_test
+        prefix = policy.test_request_id_prefix if is_test else policy.live_request_id_prefix
+        ctx.request_id = prefix + ctx.request_id_suffix
+        structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
+        await self.app(scope, receive, send)

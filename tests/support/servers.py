@@ -1,0 +1,106 @@
+"""Real processes for end-to-end tests: the stand-in provider and the gateway, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "policies"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise RuntimeError(f"process exited with {process.returncode}: {out[-2000:]}")
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+class _Process:
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Provider(_Process):
+    """The stand-in provider (tests/support/provider.py) in its own process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.provider", "--port", str(self.port)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        _wait_ready(self.url + "/__records", self.process)
+
+    def records(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = httpx.get(self.url + "/__records").json()
+        return result
+
+    def clear(self) -> None:
+        httpx.delete(self.url + "/__records")
+
+    def configure(self, **config: Any) -> None:
+        httpx.post(self.url + "/__config", json=config)
+
+
+class Gateway(_Process):
+    """``testmode-proxy serve`` as a user runs it, with the environment a deployment would set."""
+
+    def __init__(
+        self,
+        *,
+        upstream: str,
+        keys_file: Path | None = None,
+        policies: Path = POLICIES,
+        env: Mapping[str, str] | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TESTMODE_PROXY_")}
+        full_env.update({
+            "TESTMODE_PROXY_UPSTREAM_SENT": upstream,
+            "TESTMODE_PROXY_UPSTREAM_SENDGRID": upstream,
+            "TESTMODE_PROXY_LOG_LEVEL": "info",
+        })
+        full_env.update(env or {})
+        cmd = [sys.executable, "-m", "proxy.cli", "serve", "--port", str(self.port), "--policies", str(policies)]
+        if keys_file is not None:
+            cmd += ["--keys", str(keys_file)]
+        self.log_file = log_file
+        out = open(log_file, "wb") if log_file else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        _wait_ready(self.url + "/readyz", self.process)
