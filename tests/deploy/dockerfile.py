@@ -59,10 +59,12 @@ class Stage:
             pairs = [token.split("=", 1) for token in shlex.split(instruction.value)]
             assert all(len(pair) == 2 for pair in pairs), f"use ENV key=value: {instruction.value}"
             scope = inherited | env  # references see the values before this instruction
+
+            def expand(match: re.Match[str], scope: dict[str, str] = scope) -> str:
+                return scope.get(match.group(1) or match.group(2), "")
+
             for key, value in pairs:
-                env[key] = re.sub(
-                    r"\$\{(\w+)\}|\$(\w+)", lambda m: scope.get(m.group(1) or m.group(2), ""), value
-                )
+                env[key] = re.sub(r"\$\{(\w+)\}|\$(\w+)", expand, value)
         return env
 
     def copies(self) -> list[Copy]:

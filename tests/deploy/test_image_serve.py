@@ -23,15 +23,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .dockerfile import Stage, parse
+from .dockerfile import Copy, Stage, dockerignore_excludes, parse
 from .manifests import REPO_ROOT
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0  # uvicorn's graceful shutdown is bounded by its own timeout_graceful_shutdown
 
 
-def run(argv: list[str], **kwargs: object) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, **kwargs)  # type: ignore[call-overload]
+def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=env, cwd=cwd)
     assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}"
 
 
@@ -42,16 +42,22 @@ def free_port() -> int:
         return port
 
 
-def copy_into(sources: list[str], dest: Path) -> None:
-    """``COPY src... dest`` from the repository (the build context) into ``dest``."""
-    for source in sources:
+def copy_into(copy: Copy, dest: Path) -> None:
+    """``COPY src... dest`` from the repository (the build context), honouring .dockerignore."""
+
+    def ignored(directory: str, names: list[str]) -> list[str]:
+        relative = Path(directory).relative_to(REPO_ROOT)
+        return [name for name in names if dockerignore_excludes((relative / name).as_posix())]
+
+    into_directory = copy.dest.endswith("/") or copy.dest in {".", "./"} or len(copy.sources) > 1
+    for source in copy.sources:
         origin = REPO_ROOT / source
-        if origin.is_dir():
-            target = dest if len(sources) == 1 and str(dest).endswith("/") else dest / origin.name
-            shutil.copytree(origin, dest if source.endswith("/") else target, dirs_exist_ok=True)
+        if origin.is_dir():  # Docker copies a directory's contents, not the directory itself
+            shutil.copytree(origin, dest, ignore=ignored, dirs_exist_ok=True)
         else:
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, dest / origin.name)
+            target = dest / origin.name if into_directory else dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target)
 
 
 def in_root(root: Path, image_path: str) -> Path:
@@ -64,7 +70,7 @@ def build_wheel(builder: Stage, workdir: Path) -> Path:
     context = workdir / "context"
     for copy in builder.copies():
         if copy.from_stage is None:
-            copy_into(copy.sources, context / copy.dest.removeprefix("./"))
+            copy_into(copy, context / copy.dest)  # relative to the builder's WORKDIR
     dist = workdir / "dist"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
          "--wheel-dir", str(dist), str(context)])  # fmt: skip
@@ -92,10 +98,11 @@ def test_the_images_command_serves_readyz_and_drains_on_sigterm(tmp_path: Path) 
     host_path = os.environ.get("PATH", "")
     env = runtime.env({"PATH": "@HOST_PATH@"})
     for copy in runtime.copies():
-        if copy.from_stage is not None:
-            install_venv(in_root(root, copy.dest), wheel)
+        if copy.from_stage is None:
+            copy_into(copy, in_root(root, copy.dest))
         else:
-            copy_into(copy.sources, in_root(root, copy.dest))
+            assert f"{copy.dest}/bin" in env["PATH"].split(":"), f"{copy} is not the virtualenv on PATH"
+            install_venv(in_root(root, copy.dest), wheel)
     # Image paths move under the scratch root; the host's PATH stays behind the image's own entries.
     for key, value in env.items():
         parts = [str(in_root(root, p)) if p.startswith("/") else p for p in value.split(":")]
@@ -142,8 +149,11 @@ def test_the_images_command_serves_readyz_and_drains_on_sigterm(tmp_path: Path) 
             assert metrics.status_code == 200
             assert metrics.headers["content-type"].startswith("text/plain")
 
+        # uvicorn drains, runs the lifespan shutdown, then re-raises the signal: exit status -SIGTERM (or 0).
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=STOP_TIMEOUT) == 0
+        assert server.wait(timeout=STOP_TIMEOUT) in {0, -signal.SIGTERM}
+        log.seek(0)
+        assert "shutdown complete" in log.read().lower(), "SIGTERM must shut the server down gracefully"
     finally:
         if server.poll() is None:
             server.kill()

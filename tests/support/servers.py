@@ -25,11 +25,11 @@ def free_port() -> int:
         return port
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path | None, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            out = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            out = log.read_text(errors="replace") if log and log.exists() else ""
             raise RuntimeError(f"process exited with {process.returncode}: {out[-2000:]}")
         try:
             if httpx.get(url, timeout=0.5).status_code == 200:
@@ -42,6 +42,14 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20.
 
 class _Process:
     process: subprocess.Popen[bytes]
+    log_file: Path | None = None
+
+    def _spawn(self, cmd: list[str], env: Mapping[str, str] | None, log_file: Path | None) -> None:
+        self.log_file = log_file
+        self._out = open(log_file, "wb") if log_file else None  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self._out or subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -51,19 +59,21 @@ class _Process:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._out is not None:
+            self._out.close()
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file and self.log_file.exists() else ""
 
 
 class Provider(_Process):
     """The stand-in provider (tests/support/provider.py) in its own process."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_file: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.provider", "--port", str(self.port)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        _wait_ready(self.url + "/__records", self.process)
+        self._spawn([sys.executable, "-m", "tests.support.provider", "--port", str(self.port)], None, log_file)
+        _wait_ready(self.url + "/__records", self.process, log_file)
 
     def records(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = httpx.get(self.url + "/__records").json()
@@ -100,7 +110,5 @@ class Gateway(_Process):
         cmd = [sys.executable, "-m", "proxy.cli", "serve", "--port", str(self.port), "--policies", str(policies)]
         if keys_file is not None:
             cmd += ["--keys", str(keys_file)]
-        self.log_file = log_file
-        out = open(log_file, "wb") if log_file else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        _wait_ready(self.url + "/readyz", self.process)
+        self._spawn(cmd, full_env, log_file)
+        _wait_ready(self.url + "/readyz", self.process, log_file)
