@@ -142,7 +142,7 @@ class Forward:
         client_ip = client[0] if client else "unknown"
         prior = ctx.headers.get("x-forwarded-for")
         out.append(("X-Forwarded-For", f"{prior}, {client_ip}" if prior else client_ip))
-        out.append(("X-Forwarded-Proto", ctx.headers.get("x-forwarded-proto", scope.get("scheme", "http"))))
+        out.append(("X-Forwarded-Proto", ctx.headers.get("x-forwarded-proto") or str(scope.get("scheme", "http"))))
         if host := ctx.headers.get("host"):
             out.append(("X-Forwarded-Host", ctx.headers.get("x-forwarded-host", host)))
         return out

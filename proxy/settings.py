@@ -94,7 +94,7 @@ class Settings:
             if (v := get(name.upper())) is not None:
                 kind = type(getattr(Limits, name))
                 limits[name] = kind(v)
-        values["limits"] = Limits(**limits)  # type: ignore[arg-type]
+        values["limits"] = Limits(**limits)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -198,14 +198,20 @@ def _compile_string(text: str) -> Render:
     pieces: list[Render] = []
     last = 0
     for match in matches:
-        literal = text[last : match.start()]
-        pieces.append(lambda env, literal=literal: literal)
-        expr = compile_expression(match.group(1))
-        pieces.append(lambda env, expr=expr: _text(expr(env)))
+        pieces.append(_constant(text[last : match.start()]))
+        pieces.append(_as_text(compile_expression(match.group(1))))
         last = match.end()
     tail = text[last:]
     pieces.append(lambda env: tail)
     return lambda env: "".join(piece(env) for piece in pieces)
+
+
+def _constant(value: str) -> Render:
+    return lambda env: value
+
+
+def _as_text(expr: Render) -> Render:
+    return lambda env: _text(expr(env))
 
 
 def _truthy(value: Any) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import fastjsonschema
 import jsonschema
@@ -69,7 +69,7 @@ _TYPE_NAMES = {"object": "an object", "array": "an array", "string": "a string",
 
 
 def _default_message(error: SchemaFinding) -> str:
-    kw, value = error.validator, error.validator_value
+    kw, value = error.validator, cast(Any, error.validator_value)
     if kw == "type":
         names = value if isinstance(value, list) else [value]
         return "{field} must be " + " or ".join(_TYPE_NAMES.get(str(n), str(n)) for n in names)
@@ -137,7 +137,7 @@ class BodyValidator:
         if error.validator == "required":
             instance = error.instance if isinstance(error.instance, dict) else {}
             props = schema.get("properties", {})
-            for name in error.validator_value:
+            for name in cast(list[str], error.validator_value):
                 if name in instance:
                     continue
                 own = props.get(name, {}) if isinstance(props.get(name), dict) else {}
