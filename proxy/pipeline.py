@@ -30,7 +30,8 @@ def stages(deps: Any) -> list[Stage]:
     """The pipeline, outermost first. ``deps`` is the :class:`proxy.app.Gateway` holding configuration."""
     return [
         partial(Observe, metrics=deps.metrics, max_in_flight=deps.settings.limits.max_in_flight),
-        partial(RouteStage, policies=deps.policies),
+        partial(RouteStage, policies=deps.policies, max_header_bytes=deps.settings.limits.max_header_bytes,
+                max_headers=deps.settings.limits.max_headers),
         partial(Auth, registry=deps.registry, verifiers=deps.verifiers, credentials=deps.settings.credentials,
                 metrics=deps.metrics),
         Permission,

@@ -42,6 +42,8 @@ class Limits:
     """Edge limits; defaults from shared/reference/reliability.md (Envoy edge best practices)."""
 
     max_body_bytes: int = 1024 * 1024
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
     max_json_depth: int = 64
     max_in_flight: int = 1024
     upstream_connect_timeout: float = 5.0

@@ -7,7 +7,8 @@ policies share, to the one whose key header the request carries.
 
 Reads: scope method, path, headers. Writes: ``ctx.policy``, ``route``, ``path``, ``path_params``,
 ``headers``, ``duplicate_headers``. Ends a request with: 404 ``not_found`` (problem details) when no
-policy claims the path; 400 ``bad_request`` for dot-segments in the path.
+policy claims the path; 400 ``bad_request`` for dot-segments in the path; 431
+``headers_too_large`` past the header limits (count, total bytes; Envoy's edge defaults).
 """
 
 from __future__ import annotations
@@ -20,16 +21,25 @@ from proxy.policy.model import Policy, PolicySet
 
 
 class RouteStage:
-    def __init__(self, app: ASGIApp, *, policies: PolicySet) -> None:
+    def __init__(
+        self, app: ASGIApp, *, policies: PolicySet, max_header_bytes: int = 16384, max_headers: int = 100
+    ) -> None:
         self.app = app
         self.policies = policies
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context_of(scope)
         ctx.mark("route")
         headers: dict[str, str] = {}
         duplicates: set[str] = set()
-        for raw_name, raw_value in scope["headers"]:
+        raw_headers = scope["headers"]
+        if len(raw_headers) > self.max_headers or (
+            sum(len(n) + len(v) for n, v in raw_headers) > self.max_header_bytes
+        ):
+            raise GatewayError(431, "headers_too_large", "The request headers are too many or too large.")
+        for raw_name, raw_value in raw_headers:
             name = raw_name.decode("latin-1").lower()
             if name in headers:
                 duplicates.add(name)
