@@ -82,7 +82,10 @@ class Auth:
 
     async def _identify(self, policy: Policy, presented: str) -> KeyIdentity:
         spec = policy.keys
-        entry = self.registry.lookup(policy.name, presented)
+        entry = self.registry.lookup(presented)
+        if entry is not None and entry.policy != policy.name:
+            # A gateway-issued key is never shown to any provider, not even to verify it.
+            raise _unauthorized("This API key was issued for another provider.", "wrong_policy_key")
         if entry is not None:
             credential = self.credentials.get(policy.name) if entry.mode == "live" else None
             return self.registry.identity(entry, presented, credential)

@@ -76,16 +76,18 @@ class Stage:
             result.append(Copy(paths[:-1], paths[-1], flags.get("--from")))
         return result
 
-    def command(self) -> list[str]:
-        """ENTRYPOINT followed by CMD, both required in exec form."""
-        argv: list[str] = []
-        for keyword in ("ENTRYPOINT", "CMD"):
-            instruction = self.last(keyword)
-            if instruction is not None:
-                form = instruction.exec_form()
-                assert form is not None, f"{keyword} must use the exec form so the server receives SIGTERM"
-                argv += form
+    def exec_form(self, keyword: str) -> list[str]:
+        """The last ``ENTRYPOINT``/``CMD``, required in exec form so the server receives SIGTERM; [] if absent."""
+        instruction = self.last(keyword)
+        if instruction is None:
+            return []
+        argv = instruction.exec_form()
+        assert argv is not None, f"{keyword} must use the exec form so the server receives SIGTERM"
         return argv
+
+    def command(self) -> list[str]:
+        """What the container runs: ENTRYPOINT followed by CMD."""
+        return self.exec_form("ENTRYPOINT") + self.exec_form("CMD")
 
 
 def _logical_lines(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import helm_python
 import jsonschema
-import kubernetes_validate.utils as kube
+import kubernetes_validate.utils as kube  # type: ignore[import-untyped]
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +119,7 @@ def render_raw(values: Mapping[str, Any], chart_dir: Path = CHART_DIR, release: 
 
 
 def render(values: Mapping[str, Any], chart_dir: Path = CHART_DIR, release: str = RELEASE) -> list[Manifest]:
-    manifests = []
+    manifests: list[Manifest] = []
     for template, text in sorted(render_raw(values, chart_dir, release).items()):
         if template.endswith("NOTES.txt"):
             continue

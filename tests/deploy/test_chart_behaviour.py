@@ -140,10 +140,3 @@ def test_sidecar_notes_print_the_container_to_add() -> None:
     assert "restartPolicy: Always" in notes
     assert "name: TESTMODE_PROXY_POLICIES" in notes
     assert "http://127.0.0.1:8080" in notes
-
-
-def test_docs_show_both_modes() -> None:
-    docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
-    for command in ("docker build", "docker run", "helm install", "mode=sidecar", "serviceMonitor.enabled"):
-        assert command in docs, command
-    assert EXAMPLE.relative_to(REPO_ROOT).as_posix() in docs

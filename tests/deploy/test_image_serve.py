@@ -1,15 +1,20 @@
-"""The image's recipe, replayed without Docker: build the wheel from the files the Dockerfile copies, install it
-into a fresh virtual environment, lay the image's files out under a scratch root, and start the server with the
-image's own ENTRYPOINT, CMD and ENV. It must become ready, serve its probes and metrics, and stop cleanly on
-SIGTERM.
+"""The image's recipe, replayed without Docker, and the chart's pod wiring run against the real server.
+
+The image: build the wheel from the files the Dockerfile copies, install it into a fresh virtual environment,
+lay the image's files out under a scratch root, and start the server with the image's own ENTRYPOINT, CMD and
+ENV. It must become ready, serve its probes and metrics, and stop cleanly on SIGTERM. Then the same image runs
+with the environment, arguments and mounted files of the container the Helm chart renders.
 
 Offline by design: the wheel is built with the build backend of the running environment, and the fresh venv
-resolves the wheel's dependencies against the running environment's site-packages (a ``.pth`` line), with
+resolves the wheel's dependencies against the running environment's site-packages (a ``.pth`` line) with
 ``--no-index``, so a dependency the wheel declares but nothing provides still fails the install.
 """
 
 from __future__ import annotations
 
+import base64
+import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -18,28 +23,44 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from .dockerfile import Copy, Stage, dockerignore_excludes, parse
-from .manifests import REPO_ROOT
+from .dockerfile import Copy, dockerignore_excludes, parse
+from .manifests import REPO_ROOT, Manifest, render
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0  # uvicorn's graceful shutdown is bounded by its own timeout_graceful_shutdown
+HOST_PATH = "@HOST_PATH@"
+
+
+@dataclass(frozen=True)
+class Image:
+    root: Path  # the image's file system, laid out under a scratch directory
+    env: dict[str, str]  # the image's ENV, with its paths moved under root
+    cwd: Path
+    entrypoint: list[str]
+    cmd: list[str]
+
+    def path(self, image_path: str) -> Path:
+        return self.root / image_path.lstrip("/")
+
+    def rebase(self, value: str) -> str:
+        """Move the absolute paths of a ':'-separated value under the root; the host's PATH stays behind."""
+        parts = [str(self.path(p)) if p.startswith("/") else p for p in value.split(":")]
+        return ":".join(parts).replace(HOST_PATH, os.environ.get("PATH", ""))
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=env, cwd=cwd)
     assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def copy_into(copy: Copy, dest: Path) -> None:
@@ -60,15 +81,12 @@ def copy_into(copy: Copy, dest: Path) -> None:
             shutil.copy2(origin, target)
 
 
-def in_root(root: Path, image_path: str) -> Path:
-    """Where an absolute path of the image lives under the scratch root."""
-    return root / image_path.lstrip("/")
-
-
-def build_wheel(builder: Stage, workdir: Path) -> Path:
+def build_wheel(copies: list[Copy], workdir: Path) -> Path:
     """Build the wheel from exactly the files the builder stage copies from the context."""
+    if importlib.util.find_spec("hatchling") is None:
+        pytest.fail("building the wheel offline needs the build backend here: pip install 'hatchling>=1.25'")
     context = workdir / "context"
-    for copy in builder.copies():
+    for copy in copies:
         if copy.from_stage is None:
             copy_into(copy, context / copy.dest)  # relative to the builder's WORKDIR
     dist = workdir / "dist"
@@ -87,75 +105,137 @@ def install_venv(venv: Path, wheel: Path) -> None:
     run([*pip, "check"])
 
 
-@pytest.mark.slow
-def test_the_images_command_serves_readyz_and_drains_on_sigterm(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     stages = parse()
     builder, runtime = stages[0], stages[-1]
-    root = tmp_path / "root"
-    wheel = build_wheel(builder, tmp_path)
-
-    # The runtime stage's files: the builder's virtualenv, then whatever it copies from the context.
-    host_path = os.environ.get("PATH", "")
-    env = runtime.env({"PATH": "@HOST_PATH@"})
+    workdir = tmp_path_factory.mktemp("image")
+    wheel = build_wheel(builder.copies(), workdir)
+    raw_env = runtime.env({"PATH": HOST_PATH})
+    workdir_instruction = runtime.last("WORKDIR")
+    image = Image(
+        root=workdir / "root",
+        env={},
+        cwd=workdir / "root" / (workdir_instruction.value.lstrip("/") if workdir_instruction else ""),
+        entrypoint=runtime.exec_form("ENTRYPOINT"),
+        cmd=runtime.exec_form("CMD"),
+    )
+    assert image.entrypoint + image.cmd, "the runtime stage has no ENTRYPOINT or CMD"
+    image.env.update({key: image.rebase(value) for key, value in raw_env.items()})
     for copy in runtime.copies():
         if copy.from_stage is None:
-            copy_into(copy, in_root(root, copy.dest))
+            copy_into(copy, image.path(copy.dest))
         else:
-            assert f"{copy.dest}/bin" in env["PATH"].split(":"), f"{copy} is not the virtualenv on PATH"
-            install_venv(in_root(root, copy.dest), wheel)
-    # Image paths move under the scratch root; the host's PATH stays behind the image's own entries.
-    for key, value in env.items():
-        parts = [str(in_root(root, p)) if p.startswith("/") else p for p in value.split(":")]
-        env[key] = ":".join(parts).replace("@HOST_PATH@", host_path)
-    in_root(root, runtime.env({})["TESTMODE_PROXY_STATE_DIR"]).mkdir(parents=True, exist_ok=True)
-    workdir = runtime.last("WORKDIR")
-    cwd = in_root(root, workdir.value) if workdir else root
-    cwd.mkdir(parents=True, exist_ok=True)
-
-    port = free_port()
-    # Only loopback here: the image listens on 0.0.0.0, a test machine must not.
-    env |= {"TESTMODE_PROXY_HOST": "127.0.0.1", "TESTMODE_PROXY_PORT": str(port)}
-    process_env = {k: v for k, v in os.environ.items() if not k.startswith("TESTMODE_PROXY_")} | env
-
+            assert f"{copy.dest}/bin" in raw_env["PATH"].split(":"), f"{copy} is not the virtualenv on PATH"
+            install_venv(image.path(copy.dest), wheel)
+    image.path(raw_env["TESTMODE_PROXY_STATE_DIR"]).mkdir(parents=True, exist_ok=True)  # made by a RUN step
+    image.cwd.mkdir(parents=True, exist_ok=True)
     # The image's exec-form RUN steps (the policy check) run as in the build.
     for instruction in runtime.all("RUN"):
         argv = instruction.exec_form()
         if argv is not None:
-            argv = [str(in_root(root, a)) if a.startswith("/") else a for a in argv]
-            run(argv, env=process_env, cwd=cwd)
+            run([image.rebase(a) for a in argv], env=process_env(image.env), cwd=image.cwd)
+    return image
 
-    log = (tmp_path / "server.log").open("w+")
-    server = subprocess.Popen(runtime.command(), env=process_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=2.0, trust_env=False) as client:
-            deadline = time.monotonic() + READY_TIMEOUT
-            ready = None
-            while time.monotonic() < deadline and server.poll() is None:
-                try:
-                    ready = client.get("/readyz")
-                    if ready.status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TESTMODE_PROXY_")} | env
+
+
+@contextmanager
+def serving(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> Iterator[httpx.Client]:
+    """Start the server, wait for /readyz, yield a client; on exit, SIGTERM it and require a graceful stop."""
+    port = socket.socket()
+    with port:
+        port.bind(("127.0.0.1", 0))
+        number = port.getsockname()[1]
+    # Only loopback here: the image and the chart listen on 0.0.0.0, a test machine must not.
+    env = process_env(env | {"TESTMODE_PROXY_HOST": "127.0.0.1", "TESTMODE_PROXY_PORT": str(number)})
+    with log_path.open("w+") as log:
+        server = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{number}", timeout=2.0, trust_env=False) as client:
+                deadline, ready = time.monotonic() + READY_TIMEOUT, None
+                while time.monotonic() < deadline and server.poll() is None:
+                    try:
+                        ready = client.get("/readyz")
+                        if ready.status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    time.sleep(0.2)
+                log.seek(0)
+                assert ready is not None and ready.status_code == 200, f"not ready; server output:\n{log.read()}"
+                yield client
+            # uvicorn drains, runs the lifespan shutdown, then re-raises the signal: exit status -SIGTERM (or 0).
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=STOP_TIMEOUT) in {0, -signal.SIGTERM}
             log.seek(0)
-            assert ready is not None and ready.status_code == 200, f"not ready; server output:\n{log.read()}"
-            assert ready.headers["content-type"].startswith("application/json")
-            health = client.get("/healthz")
-            assert health.status_code == 200
-            health.json()
-            metrics = client.get("/metrics")
-            assert metrics.status_code == 200
-            assert metrics.headers["content-type"].startswith("text/plain")
+            assert "shutdown complete" in log.read().lower(), "SIGTERM must shut the server down gracefully"
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait(timeout=10)
 
-        # uvicorn drains, runs the lifespan shutdown, then re-raises the signal: exit status -SIGTERM (or 0).
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=STOP_TIMEOUT) in {0, -signal.SIGTERM}
-        log.seek(0)
-        assert "shutdown complete" in log.read().lower(), "SIGTERM must shut the server down gracefully"
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
+
+@pytest.mark.slow
+def test_the_images_command_serves_probes_and_metrics(image: Image, tmp_path: Path) -> None:
+    with serving([*image.entrypoint, *image.cmd], image.env, image.cwd, tmp_path / "server.log") as client:
+        ready = client.get("/readyz")
+        assert ready.headers["content-type"].startswith("application/json")
+        assert sorted(ready.json()["policies"]) == policy_names(REPO_ROOT / "policies")
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        health.json()
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+
+
+def policy_names(directory: Path) -> list[str]:
+    names = sorted(yaml.safe_load(path.read_text())["name"] for path in directory.glob("*.yaml"))
+    assert names, f"no policies in {directory}"
+    return names
+
+
+def mount_volumes(image: Image, manifests: list[Manifest], pod: dict[str, Any]) -> None:
+    """Write each mounted ConfigMap, Secret and emptyDir of the rendered pod where kubelet would put it."""
+    objects = {(m.kind, m.name): m.obj for m in manifests}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    [container] = pod["containers"]
+    for mount in container["volumeMounts"]:
+        target, volume = image.path(mount["mountPath"]), volumes[mount["name"]]
+        target.mkdir(parents=True, exist_ok=True)
+        if "configMap" in volume:
+            for name, text in objects["ConfigMap", volume["configMap"]["name"]].get("data", {}).items():
+                (target / name).write_text(text)
+        elif "secret" in volume:
+            data = objects["Secret", volume["secret"]["secretName"]]["data"]
+            items = volume["secret"].get("items") or [{"key": key, "path": key} for key in data]
+            for item in items:
+                (target / item["path"]).write_bytes(base64.b64decode(data[item["key"]]))
+
+
+@pytest.mark.slow
+def test_the_charts_container_runs_the_image(image: Image, tmp_path: Path) -> None:
+    """The env names, arguments and mounted files the chart gives the container are ones the server accepts."""
+    issued = {"id": "key_chart", "policy": "sent", "mode": "test", "scopes": ["*"], "digest": "0" * 64}
+    values = {
+        "keyRegistry": {"content": json.dumps({"version": 1, "keys": [issued]})},
+        "credentials": {"values": {"sent": "sent-live-key"}},
+        "upstreams": {"sent": "http://127.0.0.1:9"},
+    }
+    manifests = render(values)
+    [deployment] = [m.obj for m in manifests if m.kind == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    mount_volumes(image, manifests, pod)
+    env = image.env | {e["name"]: image.rebase(e["value"]) for e in container["env"]}
+    argv = [*container.get("command", image.entrypoint), *container.get("args", image.cmd)]
+    with serving(argv, env, image.cwd, tmp_path / "server.log") as client:
+        assert client.get(container["livenessProbe"]["httpGet"]["path"]).status_code == 200
+        ready = client.get(container["readinessProbe"]["httpGet"]["path"])
+        # The policies came from the mounted ConfigMap and the issued key from the mounted key registry.
+        assert ready.status_code == 200
+        assert sorted(ready.json()["policies"]) == policy_names(image.path("/etc/testmode-proxy/policies"))
+        assert ready.json()["issued_keys"] == 1

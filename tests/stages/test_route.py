@@ -1,0 +1,96 @@
+"""Routing: mount prefixes, path templates, undeclared paths, and the edge refusals before any policy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.types import Message
+
+from proxy.metrics import Metrics
+from proxy.policy.model import Policy, PolicySet
+from proxy.stages.observe import Observe
+from proxy.stages.route import RouteStage
+from tests.stages.harness import Terminal, harness
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route", "inner", "prefix", "params"),
+    [
+        ("POST", "/v3/messages", "messages.send", "/v3/messages", "", {}),
+        ("POST", "/sent/v3/messages", "messages.send", "/v3/messages", "/sent", {}),
+        ("POST", "/v3/messages/", "messages.send", "/v3/messages/", "", {}),
+        ("PATCH", "/v3/contacts/c-1", "contacts.update", "/v3/contacts/c-1", "", {"id": "c-1"}),
+        ("PUT", "/sent/v3/profiles/p/campaigns/c", "profiles.campaigns.update", "/v3/profiles/p/campaigns/c",
+         "/sent", {"profile_id": "p", "campaign_id": "c"}),
+        ("GET", "/v3/contacts/c-1", None, "/v3/contacts/c-1", "", {}),
+        ("GET", "/sent/v3/numbers/lookup/+1555", None, "/v3/numbers/lookup/+1555", "/sent", {}),
+    ],
+)
+async def test_matching(
+    policy_set: PolicySet, method: str, path: str, route: str | None, inner: str, prefix: str,
+    params: dict[str, str],
+) -> None:
+    client, _ = harness(partial(RouteStage, policies=policy_set))
+    async with client:
+        response = await client.request(method, path, headers={"x-api-key": "k"})
+    snapshot = response.json()
+    assert (snapshot["policy"], snapshot["route"]) == ("sent", route)
+    assert snapshot["mount_prefix"] == prefix
+    assert snapshot["path_params"] == params
+
+
+async def test_shared_prefix_is_decided_by_key_header(sent: Policy) -> None:
+    other = replace(sent, name="other", keys=replace(sent.keys, header="authorization"), prefixes=("",))
+    policies = PolicySet((sent, other), (("", sent), ("", other)))
+    client, _ = harness(partial(RouteStage, policies=policies))
+    async with client:
+        by_sent = await client.get("/v9/anything", headers={"x-api-key": "k"})
+        by_other = await client.get("/v9/anything", headers={"authorization": "Bearer k"})
+        neither = await client.get("/v9/anything")
+    assert by_sent.json()["policy"] == "sent"
+    assert by_other.json()["policy"] == "other"
+    assert neither.status_code == 404
+    assert neither.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/v3/../v3/messages", "/sent/./v3/messages", "/v3/messages/.."])
+async def test_dot_segments_are_refused(policy_set: PolicySet, path: str) -> None:
+    # httpx normalises dot segments before sending; a raw client on the wire does not, so the
+    # stage is called with the scope uvicorn would build.
+    terminal = Terminal()
+    app = Observe(RouteStage(terminal, policies=policy_set), metrics=Metrics(CollectorRegistry()))
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": [(b"x-api-key", b"k")], "client": ("127.0.0.1", 1), "scheme": "http"}
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert terminal.calls == 0
+
+
+async def test_header_limits_are_431_json(policy_set: PolicySet) -> None:
+    client, terminal = harness(partial(RouteStage, policies=policy_set, max_header_bytes=1000, max_headers=10))
+    async with client:
+        too_big = await client.post("/v3/messages", headers={"x-big": "a" * 1001})
+        too_many = await client.post("/v3/messages", headers={f"x-h{i}": "1" for i in range(11)})
+    assert too_big.status_code == too_many.status_code == 431
+    assert too_big.json()["status"] == 431
+    assert terminal.calls == 0
+
+
+async def test_no_policy_for_a_prefix_is_404_problem(sent: Policy) -> None:
+    only_prefixed = replace(sent, prefixes=("/sent",))
+    client, _ = harness(partial(RouteStage, policies=PolicySet((only_prefixed,), (("/sent", only_prefixed),))))
+    async with client:
+        response = await client.get("/v3/me")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
