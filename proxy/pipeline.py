@@ -36,7 +36,7 @@ def stages(deps: Any) -> list[Stage]:
                 metrics=deps.metrics),
         Permission,
         partial(Body, max_body_bytes=deps.settings.limits.max_body_bytes,
-                max_depth=deps.settings.limits.max_json_depth),
+                max_depth=deps.settings.limits.max_json_depth, body_timeout=deps.settings.limits.body_timeout),
         TestMode,
         Validate,
         partial(ShortCircuit, metrics=deps.metrics),

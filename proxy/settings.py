@@ -45,6 +45,7 @@ class Limits:
     max_header_bytes: int = 16 * 1024
     max_headers: int = 100
     max_json_depth: int = 64
+    body_timeout: float = 30.0
     max_in_flight: int = 1024
     upstream_connect_timeout: float = 5.0
     upstream_total_timeout: float = 15.0

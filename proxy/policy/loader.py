@@ -35,7 +35,7 @@ ERROR_CODES = (
     "unauthorized", "forbidden", "not_found", "method_not_allowed", "bad_request", "invalid_json",
     "unsupported_media_type", "payload_too_large", "validation_error", "ambiguous_test_mode",
     "invalid_test_flag", "ambiguous_credentials", "test_mode_unsupported", "upstream_unreachable", "upstream_timeout",
-    "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large",
+    "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large", "request_timeout",
 )
 
 

@@ -6,12 +6,14 @@ Mutations must carry JSON (or nothing, which reads as ``{}``): a body the gatewa
 cannot be told apart from a test request, so it is refused, never forwarded.
 
 Reads: ``ctx.route`` (per-route cap), ``ctx.headers``. Writes: ``ctx.body_bytes``, ``ctx.body``.
-Ends a request with: 413 ``payload_too_large``; 415 ``unsupported_media_type``; 400 ``invalid_json``
+Ends a request with: 413 ``payload_too_large``; 408 ``request_timeout`` (a body still
+arriving after ``body_timeout``, 30 s: a slow client must not hold a slot); 415 ``unsupported_media_type``; 400 ``invalid_json``
 (malformed, not an object, nested deeper than the limit, or a test flag's key given twice).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -70,10 +72,11 @@ def _duplicate_trigger_key(raw: bytes, names: set[str]) -> str | None:
 
 
 class Body:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int, body_timeout: float = 30.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_depth = max_depth
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context_of(scope)
@@ -107,20 +110,36 @@ class Body:
         await self.app(scope, _replay(ctx.body_bytes), send)
 
     async def _read(self, receive: Receive, limit: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise GatewayError(400, "bad_request", "The client disconnected before sending the whole body.",
-                                   reason="client_disconnected")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
+        first = await self._receive_chunk(receive)
+        if not first.get("more_body", False):  # the common case: the whole body in one message
+            body: bytes = first.get("body", b"")
+            if len(body) > limit:
                 raise _too_large(limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+            return body
+        chunks: list[bytes] = [first.get("body", b"")]
+        size = len(chunks[0])
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await self._receive_chunk(receive)
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise GatewayError(408, "request_timeout", f"The body did not arrive within {self.body_timeout:g}s.",
+                               reason="slow_client") from None
+
+    @staticmethod
+    async def _receive_chunk(receive: Receive) -> Message:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise GatewayError(400, "bad_request", "The client disconnected before sending the whole body.",
+                               reason="client_disconnected")
+        return message
 
     def _parse(self, raw: bytes, policy: Policy) -> Any:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -112,3 +113,17 @@ async def test_the_configured_cap_applies(sent: Policy) -> None:
     async with client:
         response = await client.post("/v3/contacts", content=b'{"phone_number": "+1555"}', headers=JSON)
     assert response.status_code == 413
+
+
+async def test_a_slow_body_is_408(sent: Policy) -> None:
+    async def drip() -> AsyncIterator[bytes]:
+        yield b"{"
+        await asyncio.sleep(1)
+        yield b"}"
+
+    slow = partial(Body, max_body_bytes=8192, max_depth=16, body_timeout=0.1)
+    client, terminal = harness(slow, seed(sent, "POST", "/v3/contacts", key=issued("live")))
+    async with client:
+        response = await client.post("/v3/contacts", content=drip(), headers=JSON)
+    assert response.status_code == 408
+    assert terminal.calls == 0
