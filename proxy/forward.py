@@ -7,7 +7,7 @@ faster than the httpx API over an aiohttp transport on this kind of machine
 * Method, path (mount prefix removed), query, headers and body bytes pass unchanged, except:
   hop-by-hop headers (RFC 9110 §7.6.1, and any named in ``Connection``) are dropped,
   ``X-Forwarded-For``/``-Proto``/``-Host`` are added, and an issued live key is swapped for the
-  policy's provider credential.
+  policy's provider credential (a copy of it in another credential header is dropped).
 * The response streams back as it arrives (bounded memory: aiohttp pauses reading while uvicorn
   applies back-pressure to the client).
 * Deadlines: ``connect_timeout`` for the TCP connect (and pool wait), ``total_timeout`` for the
@@ -123,6 +123,10 @@ class Forward:
         key = ctx.key
         assert key is not None
         key_header = policy.keys.header.encode()
+        if key.kind == "issued":
+            # Auth let another credential header through only because it carries the same issued key:
+            # the issued key must never reach the provider, so that copy is dropped, not forwarded.
+            drop = drop | {h.encode() for h in policy.keys.conflicting_headers}
         out: list[tuple[str, str]] = []
         for name, value in raw:
             lname = name.lower()

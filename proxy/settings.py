@@ -91,7 +91,11 @@ class Settings:
         if (v := get("ACCESS_LOG")) is not None:
             values["access_log"] = v.lower() in {"1", "true", "yes", "on"}
         values["credentials"] = _credentials(env, get("CREDENTIALS_DIR"))
-        values["upstreams"] = _by_policy(env, "UPSTREAM_")
+        # TESTMODE_PROXY_UPSTREAM_CONNECT_TIMEOUT & co. are limits, not a policy's base URL.
+        values["upstreams"] = {
+            name: url for name, url in _by_policy(env, "UPSTREAM_").items()
+            if f"upstream_{name}" not in Limits.__dataclass_fields__
+        }
         limits = {}
         for name in Limits.__dataclass_fields__:
             if (v := get(name.upper())) is not None:

@@ -58,8 +58,10 @@ class PassthroughVerifier:
         self._inflight[key] = future
         try:
             valid = await self._ask(presented)
-        except GatewayError as exc:
-            future.set_exception(exc)
+        except BaseException as exc:
+            # Waiters share this outcome. If this check was cancelled (its client went away), they
+            # must not wait forever on a future nobody will resolve: they fail closed with the 503.
+            future.set_exception(exc if isinstance(exc, GatewayError) else _unavailable())
             future.exception()  # mark retrieved: waiters re-raise it, nobody else must
             raise
         finally:

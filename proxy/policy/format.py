@@ -49,6 +49,7 @@ _TRIGGER: dict[str, Any] = {
         "key_prefix": {"type": "string", "minLength": 1},
         "require_when_parent_present": {"type": "boolean"},
         "message": _STR,
+        "field": _STR,  # the field named in a flag error (default: where the shape went wrong)
     },
     "oneOf": [{"required": ["body"]}, {"required": ["key_prefix"]}],
 }

@@ -35,7 +35,8 @@ ERROR_CODES = (
     "unauthorized", "forbidden", "not_found", "method_not_allowed", "bad_request", "invalid_json",
     "unsupported_media_type", "payload_too_large", "validation_error", "ambiguous_test_mode",
     "invalid_test_flag", "ambiguous_credentials", "test_mode_unsupported", "upstream_unreachable", "upstream_timeout",
-    "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large", "request_timeout",
+    "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large",
+    "request_timeout",
 )
 
 
@@ -199,6 +200,7 @@ class _Compiler:
                     path=tuple(node["body"].split(".")),
                     require_when_parent_present=bool(node.get("require_when_parent_present", False)),
                     message=node.get("message"),
+                    field=node.get("field"),
                 ))
             else:
                 prefixes.append(node["key_prefix"])
@@ -212,12 +214,14 @@ class _Compiler:
             template = PathTemplate.parse(node["path"])
         except PathTemplateError as exc:
             raise self.fail(f"{where}.path", str(exc)) from exc
+        rules = []
+        for j, rule in enumerate(node.get("rules", [])):
+            try:
+                rules.append(compile_rule(dict(rule)))
+            except RuleConfigError as exc:
+                raise self.fail(f"{where}.rules.{j}", str(exc)) from exc
         try:
-            rules = tuple(compile_rule(dict(r)) for r in node.get("rules", []))
-        except RuleConfigError as exc:
-            raise self.fail(f"{where}.rules", str(exc)) from exc
-        try:
-            validator = compile_validator(node.get("schema"), definitions, rules, dialect.field_style)
+            validator = compile_validator(node.get("schema"), definitions, tuple(rules), dialect.field_style)
         except SchemaCompileError as exc:
             raise self.fail(f"{where}.schema", str(exc)) from exc
         raw = node.get("test_response", [])
@@ -287,8 +291,9 @@ def load_policies(directory: Path, upstreams: Mapping[str, str] | None = None) -
     for file in files:
         name_hint = file.stem.lower()
         policy = load_policy(file, upstreams.get(name_hint))
-        if policy.name in upstreams and name_hint != policy.name:
-            policy = load_policy(file, upstreams[policy.name])
+        if name_hint != policy.name and (name_hint in upstreams or policy.name in upstreams):
+            # overrides are keyed by policy name: the file's name guessed wrong, load again
+            policy = load_policy(file, upstreams.get(policy.name))
         if any(p.name == policy.name for p in policies):
             raise PolicyError(f"{file}: name: policy name {policy.name!r} is used twice")
         policies.append(policy)

@@ -48,6 +48,7 @@ class BodyTrigger:
     path: tuple[str, ...]
     require_when_parent_present: bool
     message: str | None
+    field: str | None = None  # reported for every error of this flag; None: the path where it went wrong
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ Nothing is parsed on the request path: compile errors surface at policy load wit
 from __future__ import annotations
 
 import base64
+import inspect
 import re
 import secrets
 import uuid
@@ -150,7 +151,7 @@ def compile_expression(text: str) -> Render:
         fn, args = GENERATORS[name], _literal_args(arg_text)
         try:
             fn(*args)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:  # randint(5, 1), token("x", -1): refused at load, not per request
             raise TemplateError(f"{name}() does not take {args!r}") from exc
         base = lambda env: fn(*args)  # noqa: E731
     elif _PATH.match(head):
@@ -163,7 +164,12 @@ def compile_expression(text: str) -> Render:
         match = _FILTER.match(filter_text)
         if not match or match.group(1) not in FILTERS:
             raise TemplateError(f"unknown filter {filter_text!r} (known: {', '.join(sorted(FILTERS))})")
-        base = _chain(base, FILTERS[match.group(1)], _literal_args(match.group(2) or ""))
+        flt, flt_args = FILTERS[match.group(1)], _literal_args(match.group(2) or "")
+        try:
+            inspect.signature(flt).bind(MISSING, *flt_args)
+        except TypeError as exc:  # `| upper(1)` would otherwise fail on every request
+            raise TemplateError(f"filter {match.group(1)} does not take {flt_args!r}") from exc
+        base = _chain(base, flt, flt_args)
     return base
 
 
@@ -215,7 +221,7 @@ def _as_text(expr: Render) -> Render:
 
 
 def _truthy(value: Any) -> bool:
-    return value is not MISSING and value is not None and value is not False and value != [] and value != {}
+    return value is not MISSING and value is not None and value is not False and value not in ("", [], {})
 
 
 def compile_condition(text: str) -> Callable[[Env], bool]:

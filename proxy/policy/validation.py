@@ -10,7 +10,13 @@ Wording is data in the schema, next to the rule it explains:
 * ``x-messages: {keyword: message}``: per keyword (``required`` is looked up on the missing
   property's own subschema first, then on the object's);
 * ``x-field``: report this field name instead of the instance path;
+* ``x-fields: {keyword: field}``: per keyword (``required`` on the missing property's subschema);
 * ``x-help``: a help text or link (SendGrid's ``help``).
+
+Besides ``{field}``, messages may say ``{given}`` (the JSON type of the failing value),
+``{expected}`` (the keyword's argument, e.g. the type asked for; a list joined with ``/``),
+``{count}`` (the value's length) and ``{value}`` (the value itself, as text) — enough for wording
+such as gojsonschema's ``Invalid type. Expected: string, given: integer.``
 
 Checks JSON Schema cannot express (uniqueness across arrays, totals, conditional requirements)
 are *rules* (:mod:`proxy.policy.rules`), listed per route and run after the schema.
@@ -24,22 +30,26 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import fastjsonschema
-import jsonschema
+from fastjsonschema.draft07 import CodeGeneratorDraft07
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as SchemaFinding
 
 from proxy.errors import FieldError
-from proxy.policy.rules import RuleCheck
+from proxy.policy.rules import RuleCheck, json_type, value_text
 
-# One definition of each format, handed to both validators so they cannot disagree.
+# One definition of each format, handed to both validators so they cannot disagree. ``\Z``, not ``$``:
+# ``$`` also matches before a trailing newline, so "+15555550100\n" would pass as E.164.
 FORMATS: dict[str, str] = {
+    # fastjsonschema checks these on its own; jsonschema must check the very same patterns.
+    **CodeGeneratorDraft07.FORMAT_REGEXS,
     "email": r"^[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
-    "e164": r"^\+[1-9][0-9]{1,14}$",
-    "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    "date-time": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
-    "uri": r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$",
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z",
+    "e164": r"^\+[1-9][0-9]{1,14}\Z",
+    "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z",
+    "date-time": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z",
+    "uri": r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+\Z",
 }
 
 _FORMAT_CHECKER = FormatChecker(formats=())
@@ -47,6 +57,19 @@ for _name, _pattern in FORMATS.items():
     _FORMAT_CHECKER.checks(_name)(
         lambda value, _rx=re.compile(_pattern): not isinstance(value, str) or bool(_rx.match(value))
     )
+
+
+@_FORMAT_CHECKER.checks("regex")
+def _is_regex(value: object) -> bool:
+    """fastjsonschema's own ``regex`` check (it compiles the string), so the two agree here too."""
+    if not isinstance(value, str):
+        return True
+    try:
+        re.compile(value)
+    except re.error:
+        return False
+    return True
+
 
 FieldStyle = Callable[[Sequence[str | int]], str | None]
 
@@ -125,7 +148,7 @@ class BodyValidator:
 
     def _all_findings(self, body: Any, fast_error: Exception) -> list[FieldError]:
         assert self.slow is not None
-        errors = sorted(self.slow.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])
+        errors = sorted(self.slow.iter_errors(body), key=lambda e: _path_order(e.absolute_path))
         findings = [finding for error in errors for finding in self._describe(error)]
         if not findings:  # validators disagreed: trust the one that failed, with its own words
             findings = [FieldError(None, str(fast_error))]
@@ -143,8 +166,9 @@ class BodyValidator:
                 own = props.get(name, {}) if isinstance(props.get(name), dict) else {}
                 message = (own.get("x-messages", {}).get("required") or schema.get("x-messages", {}).get("required")
                            or own.get("x-message") or _default_message(error))
-                field = own.get("x-field") or self.field_style([*path, name])
-                yield self._finding(message, field, own.get("x-help") or schema.get("x-help"))
+                field = (own.get("x-fields", {}).get("required") or own.get("x-field")
+                         or self.field_style([*path, name]))
+                yield self._finding(message, field, own.get("x-help") or schema.get("x-help"), error)
             return
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set(schema.get("properties", {}))
@@ -152,17 +176,34 @@ class BodyValidator:
             for name in error.instance:
                 if name not in known and not any(p.search(name) for p in patterns):
                     message = schema.get("x-messages", {}).get("additionalProperties") or _default_message(error)
-                    yield self._finding(message, self.field_style([*path, name]), schema.get("x-help"))
+                    yield self._finding(message, self.field_style([*path, name]), schema.get("x-help"), error)
             return
         message = (schema.get("x-messages", {}).get(str(error.validator)) or schema.get("x-message")
                    or _default_message(error))
-        field = schema.get("x-field") or self.field_style(path)
-        yield self._finding(message, field, schema.get("x-help"))
+        field = schema.get("x-fields", {}).get(str(error.validator)) or schema.get("x-field") or self.field_style(path)
+        yield self._finding(message, field, schema.get("x-help"), error)
 
     @staticmethod
-    def _finding(message: str, field: str | None, help_text: str | None) -> FieldError:
+    def _finding(message: str, field: str | None, help_text: str | None, error: SchemaFinding) -> FieldError:
         label = field.rsplit(".", 1)[-1] if field else "body"
-        return FieldError(field, message.replace("{field}", label), help_text)
+        if "{" in message:
+            message = message.replace("{field}", label)
+            instance, expected = error.instance, cast(Any, error.validator_value)
+            if "{given}" in message:
+                message = message.replace("{given}", json_type(instance))
+            if "{expected}" in message:
+                names = expected if isinstance(expected, list) else [expected]
+                message = message.replace("{expected}", "/".join(value_text(n) for n in names))
+            if "{count}" in message and isinstance(instance, list | dict | str):
+                message = message.replace("{count}", str(len(instance)))
+            if "{value}" in message:  # last: the value's own text is never substituted again
+                message = message.replace("{value}", value_text(instance))
+        return FieldError(field, message, help_text)
+
+
+def _path_order(path: Iterable[str | int]) -> list[tuple[int, str]]:
+    """Instance paths in reading order: ``to[2]`` before ``to[10]`` (array indices compare as numbers)."""
+    return [(part, "") if isinstance(part, int) else (-1, part) for part in path]
 
 
 def _dedupe(findings: list[FieldError]) -> list[FieldError]:
@@ -199,6 +240,8 @@ def compile_validator(
         Draft7Validator.check_schema(full)
         slow = Draft7Validator(full, format_checker=_FORMAT_CHECKER)
         fast = fastjsonschema.compile(full, formats=FORMATS, use_default=False)
-    except (SchemaError, fastjsonschema.JsonSchemaDefinitionException, jsonschema.exceptions.RefResolutionError) as exc:
+    # Not jsonschema's RefResolutionError: it is deprecated (merely naming it warns), and a bad $ref
+    # already fails in fastjsonschema.compile as a JsonSchemaDefinitionException.
+    except (SchemaError, fastjsonschema.JsonSchemaDefinitionException) as exc:
         raise SchemaCompileError(getattr(exc, "message", str(exc))) from exc
     return BodyValidator(fast, slow, rules, field_style)

@@ -71,6 +71,9 @@ class Auth:
         value = value.strip()
         if not value:
             raise _unauthorized("Empty API key.", "missing_key")
+        if not (value.isascii() and value.isprintable()):
+            # No provider issues such keys, and one cannot even be put in a verification request.
+            raise _unauthorized("Malformed API key.", "malformed_key")
         for other in spec.conflicting_headers:
             other_value = headers.get(other)
             if other_value is not None and other_value.strip().removeprefix("Bearer ").strip() != value:

@@ -6,9 +6,10 @@ Mutations must carry JSON (or nothing, which reads as ``{}``): a body the gatewa
 cannot be told apart from a test request, so it is refused, never forwarded.
 
 Reads: ``ctx.route`` (per-route cap), ``ctx.headers``. Writes: ``ctx.body_bytes``, ``ctx.body``.
-Ends a request with: 413 ``payload_too_large``; 408 ``request_timeout`` (a body still
-arriving after ``body_timeout``, 30 s: a slow client must not hold a slot); 415 ``unsupported_media_type``; 400 ``invalid_json``
-(malformed, not an object, nested deeper than the limit, or a test flag's key given twice).
+Ends a request with: 413 ``payload_too_large``; 408 ``request_timeout`` (a body still arriving
+after ``body_timeout``, 30 s: a slow client must not hold a slot); 415 ``unsupported_media_type``;
+400 ``invalid_json`` (malformed, not an object, nested deeper than the limit, or a test flag's key
+given twice).
 """
 
 from __future__ import annotations

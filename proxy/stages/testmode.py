@@ -34,11 +34,11 @@ def flag_value(body: Any, trigger: BodyTrigger) -> Any:
         if not isinstance(node, dict):
             parent = ".".join(trigger.path[:depth])
             raise bad_request("invalid_test_flag", trigger.message or f"'{parent}' must be an object.",
-                              field=parent)
+                              field=trigger.field or parent)
         if part not in node:
             if trigger.require_when_parent_present and depth == len(trigger.path) - 1 and depth > 0:
                 raise bad_request("invalid_test_flag", trigger.message or f"'{trigger.name}' is required.",
-                                  field=trigger.name)
+                                  field=trigger.field or trigger.name)
             return _ABSENT
         node = node[part]
     return node
@@ -68,7 +68,7 @@ def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bo
                 continue
             raise bad_request("invalid_test_flag",
                               body_trigger.message or f"'{body_trigger.name}' must be a boolean (true or false).",
-                              field=body_trigger.name)
+                              field=body_trigger.field or body_trigger.name)
     key = ctx.key
     if key is not None and trigger is None:
         if key.mode == "test":

@@ -16,7 +16,7 @@ from proxy.settings import Limits
 from tests.stages.seeds import issued, passthrough
 
 
-def context(sent: Policy, *, test_mode: bool | None, key: Any, body: Any = None, method: str = "POST") -> RequestContext:
+def context(sent: Policy, *, test_mode: bool | None, key: Any, body: Any = None) -> RequestContext:
     ctx = RequestContext("x", "req_x", policy=sent, key=key, test_mode=test_mode, body=body or {})
     ctx.path = "/v3/contacts"
     return ctx

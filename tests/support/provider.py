@@ -8,10 +8,11 @@ Run: ``python -m tests.support.provider --port N``. Control endpoints (never rec
 
 Behaviour of provider paths:
 
-* ``GET /v3/me``: 200 for a key in ``valid_keys`` (x-api-key or bearer), else 401 (``me_status``
-  overrides the status when set);
+* ``GET /v3/me`` (Sent) and ``GET /v3/scopes`` (SendGrid): 200 for a key in ``valid_keys``
+  (x-api-key or bearer), else 401 (``me_status`` overrides the status when set);
 * ``GET /__big/<n>`` streams ``n`` bytes in 64 KiB chunks; ``/__hang/<seconds>`` answers late;
-* ``/__reset`` closes the connection without answering;
+* ``/__reset`` sends its headers (a 200 promising 1 KiB), then closes the connection mid-body
+  (an ASGI app cannot drop a connection before its headers: uvicorn would answer 500 instead);
 * anything else: SendGrid's ``/v3/mail/send`` answers 202 with ``X-Message-Id``; other paths
   answer 200 (GET) or 201 in Sent's envelope with an ``echo`` of what was received.
 """
@@ -74,7 +75,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         "body": base64.b64encode(body).decode(),
     })
     if path == "/__reset":
-        raise RuntimeError("reset on purpose")  # uvicorn drops the connection without a response
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})
+        await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
+        raise RuntimeError("reset on purpose")  # after the headers, uvicorn can only close the connection
     if path.startswith("/__hang/"):
         await asyncio.sleep(float(path.rsplit("/", 1)[1]))
         await _json(send, 200, {"late": True})
@@ -98,6 +102,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _json(send, status, {"success": ok, "data": {"id": "acct_live"} if ok else None,
                                    "error": None if ok else {"code": "AUTH_001", "message": "bad key"},
                                    "meta": {"request_id": "req_live_me", "version": "v3"}})
+        return
+    if path.endswith("/v3/scopes") and method == "GET":  # SendGrid's read-only key check, same logic as /v3/me
+        status = CONFIG["me_status"] or (200 if key in CONFIG["valid_keys"] else 401)
+        ok = 200 <= status < 300
+        await _json(send, status, {"scopes": ["mail.send"]} if ok else
+                    {"errors": [{"field": None, "message": "authorization required"}]})
         return
     if path.endswith("/v3/mail/send"):
         await send({"type": "http.response.start", "status": 202,

@@ -1,0 +1,136 @@
+"""The official SendGrid clients, pointed at the gateway and changed in nothing else
+(shared/reference/provider-clients.md): PyPI ``sendgrid`` and npm ``@sendgrid/mail``.
+
+Sandbox on → 200 and the stand-in provider records nothing; sandbox off, or no mail settings →
+the send reaches the provider and its 202 (with ``X-Message-Id``) comes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from python_http_client.exceptions import BadRequestsError, UnauthorizedError  # type: ignore[import-untyped]
+from sendgrid import SendGridAPIClient  # type: ignore[import-untyped]
+from sendgrid.helpers.mail import Mail, MailSettings, SandBoxMode  # type: ignore[import-untyped]
+
+from tests.conftest import Keys
+from tests.e2e.test_sendgrid import SEED_MESSAGE, SEED_REQUEST
+from tests.support.servers import Gateway, Provider
+
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
+SEND = "/v3/mail/send"
+
+CASES = [True, False, None]  # sandbox on, sandbox off, no mail settings at all
+CASE_IDS = ["sandbox-on", "sandbox-off", "no-mail-settings"]
+
+
+def _mail_sends(recorder: Provider) -> list[dict[str, Any]]:
+    return [r for r in recorder.records() if r["path"].endswith(SEND)]
+
+
+def _expect(recorder: Provider, sandbox: bool | None, status: int, message_id: str | None) -> None:
+    if sandbox:
+        assert status == 200
+        assert message_id is None
+        assert recorder.records() == []
+    else:
+        assert status == 202
+        assert message_id is not None and message_id.startswith("standin-")
+        [sent] = _mail_sends(recorder)
+        assert sent["method"] == "POST"
+        body = json.loads(base64.b64decode(sent["body"]))
+        assert body["from"] == {"email": "sender@example.com"}
+        if sandbox is False:
+            assert body["mail_settings"] == {"sandbox_mode": {"enable": False}}
+        else:
+            assert "mail_settings" not in body
+
+
+# ----------------------------------------------------------------------------------------- Python
+
+
+def _python_mail(sandbox: bool | None, sender: str = "sender@example.com") -> Mail:
+    message = Mail(from_email=sender, to_emails="recipient@example.com",
+                   subject="Hello from the Python client", plain_text_content="Hello, World!")
+    if sandbox is not None:
+        message.mail_settings = MailSettings(sandbox_mode=SandBoxMode(sandbox))
+    return message
+
+
+@pytest.mark.parametrize("prefix", ["", "/sendgrid"])
+@pytest.mark.parametrize("sandbox", CASES, ids=CASE_IDS)
+def test_python_client(gateway: Gateway, keys: Keys, recorder: Provider, sandbox: bool | None, prefix: str) -> None:
+    client = SendGridAPIClient(api_key=keys.sendgrid_live, host=gateway.url + prefix)
+    response = client.send(_python_mail(sandbox))
+    _expect(recorder, sandbox, response.status_code, response.headers.get("X-Message-Id"))
+    if sandbox:
+        assert response.to_dict == {}
+
+
+def test_python_client_reads_the_seeds_error(gateway: Gateway, keys: Keys, recorder: Provider) -> None:
+    """The client sends a plain dict as is: the seed's invalid request gets the seed's error."""
+    client = SendGridAPIClient(api_key=keys.sendgrid_live, host=gateway.url)
+    with pytest.raises(BadRequestsError) as caught:
+        client.send(SEED_REQUEST)
+    assert json.loads(caught.value.body) == {"errors": [{"field": "from", "message": SEED_MESSAGE}]}
+    assert recorder.records() == []
+
+
+def test_python_client_reads_a_401(gateway: Gateway, recorder: Provider) -> None:
+    client = SendGridAPIClient(api_key="SG.gwlive.revoked", host=gateway.url)
+    with pytest.raises(UnauthorizedError) as caught:
+        client.send(_python_mail(True))
+    assert json.loads(caught.value.body)["errors"][0]["message"] == (
+        "The provided authorization grant is invalid, expired, or revoked")
+    assert recorder.records() == []
+
+
+# ----------------------------------------------------------------------------------------- Node
+
+
+@pytest.fixture(scope="session")
+def node_client() -> Path:
+    """tests/node with @sendgrid/mail installed from the committed lockfile (node_modules is git-ignored).
+
+    Nothing is skipped: without node or npm, or if the install fails, the tests fail.
+    """
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("node and npm are needed for the @sendgrid/mail tests (Node 20+)")
+    result = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefer-offline"], cwd=NODE_DIR,
+                            capture_output=True, text=True, timeout=300, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"npm install failed in {NODE_DIR}:\n{result.stdout}\n{result.stderr}")
+    return NODE_DIR / "send.js"
+
+
+def _node_send(script: Path, base_url: str, key: str, sandbox: bool | None) -> dict[str, Any]:
+    args = json.dumps({"baseUrl": base_url, "apiKey": key, "sandbox": sandbox})
+    result = subprocess.run(["node", str(script), args], cwd=script.parent, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    output: dict[str, Any] = json.loads(result.stdout)
+    return output
+
+
+@pytest.mark.parametrize("prefix", ["/", "/sendgrid/"])
+@pytest.mark.parametrize("sandbox", CASES, ids=CASE_IDS)
+def test_node_client(node_client: Path, gateway: Gateway, keys: Keys, recorder: Provider, sandbox: bool | None,
+                     prefix: str) -> None:
+    result = _node_send(node_client, gateway.url + prefix, keys.sendgrid_live, sandbox)
+    _expect(recorder, sandbox, result["status"], result["headers"].get("x-message-id"))
+    if sandbox:
+        assert result["body"] == {}
+
+
+def test_node_client_reads_a_401(node_client: Path, gateway: Gateway, recorder: Provider) -> None:
+    result = _node_send(node_client, gateway.url + "/", "SG.gwlive.revoked", True)
+    assert result["status"] == 401
+    assert result["body"]["errors"][0]["message"] == "The provided authorization grant is invalid, expired, or revoked"
+    assert recorder.records() == []
