@@ -23,7 +23,7 @@ run: $(BIN)/testmode-proxy
 # Everything CI checks: policies, lint, types, the whole test suite.
 test: $(BIN)/testmode-proxy
 	$(BIN)/testmode-proxy check policies/
-	$(BIN)/ruff check proxy tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
