@@ -177,6 +177,7 @@ class Forward:
         except (aiohttp.ClientError, TimeoutError) as exc:  # mapped once, here, with the cause chained
             raise self._failure(policy, exc, deadline) from exc
         ctx.upstream_seconds = time.perf_counter() - started
+        log.debug("upstream_answered", status=response.status, upstream_ms=round(ctx.upstream_seconds * 1000, 3))
         self.metrics.observe_upstream(policy.name, ctx.upstream_seconds)
         try:
             await self._relay(response, send, end_at, ctx)

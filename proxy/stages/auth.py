@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.context import context_of
@@ -24,6 +25,8 @@ from proxy.keys.registry import KeyRegistry
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy
 from proxy.settings import Secret
+
+log = structlog.get_logger("proxy.stages")
 
 
 def _unauthorized(message: str, reason: str) -> GatewayError:
@@ -53,6 +56,7 @@ class Auth:
         assert policy is not None
         presented = self._presented(policy, ctx.headers, ctx.duplicate_headers)
         ctx.key = await self._identify(policy, presented)
+        log.debug("key_identified", key_id=ctx.key.key_id, kind=ctx.key.kind)
         await self.app(scope, receive, send)
 
     @staticmethod

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.clock import utc_iso
@@ -24,6 +25,8 @@ from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.render import JSON, send_json
 from proxy.stages.permission import SAFE_METHODS
+
+log = structlog.get_logger("proxy.stages")
 
 
 def may_pass_in_test_mode(ctx: RequestContext, method: str) -> bool:
@@ -79,4 +82,5 @@ class ShortCircuit:
             body = orjson.dumps(variant.body(env))
             headers.append((b"content-type", JSON))
         self.metrics.short_circuit(policy.name, route.id)
+        log.debug("short_circuit", route=route.id, status=variant.status)
         await send_json(send, variant.status, body, headers)

@@ -25,6 +25,7 @@ from proxy.errors import GatewayError, bad_request
 from proxy.policy.model import BodyTrigger, Policy
 
 _ABSENT: Any = object()
+log = structlog.get_logger("proxy.stages")
 
 
 def flag_value(body: Any, trigger: BodyTrigger) -> Any:
@@ -92,4 +93,5 @@ class TestMode:
         prefix = policy.test_request_id_prefix if is_test else policy.live_request_id_prefix
         ctx.request_id = prefix + ctx.request_id_suffix
         structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
+        log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
         await self.app(scope, receive, send)
