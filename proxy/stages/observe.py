@@ -51,7 +51,7 @@ class Observe:
             await send(message)
 
         self.in_flight += 1
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight = self.in_flight
         try:
             if self.in_flight > self.max_in_flight:
                 raise GatewayError(503, "overloaded", "The gateway is at capacity; nothing was sent. Retry later.",
@@ -71,7 +71,7 @@ class Observe:
                                                  outcome="not_sent"), send_wrapper)
         finally:
             self.in_flight -= 1
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight = self.in_flight
             self._finish(scope, ctx)
             structlog.contextvars.clear_contextvars()
 
