@@ -8,6 +8,7 @@ for provider traffic before the pipeline's own *route* stage.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,6 +20,7 @@ from proxy.admin import ADMIN_PATHS, admin_routes
 from proxy.forward import Forward
 from proxy.keys.passthrough import PassthroughVerifier
 from proxy.keys.registry import KeyRegistry
+from proxy.logs import CanonicalLog
 from proxy.metrics import Metrics
 from proxy.pipeline import build, stages
 from proxy.policy.loader import load_policies
@@ -36,10 +38,12 @@ class Gateway:
         policies: PolicySet | None = None,
         registry: CollectorRegistry | None = None,
         verify_transport: httpx.AsyncBaseTransport | None = None,
+        canonical: CanonicalLog | None = None,
     ) -> None:
         self.settings = settings
         self.policies = policies or load_policies(settings.policies_dir, settings.upstreams)
         self.metrics = Metrics(registry or CollectorRegistry())
+        self.canonical = canonical
         self.registry = KeyRegistry(settings.keys_file)
         self.verify_client = httpx.AsyncClient(
             transport=verify_transport, trust_env=False, follow_redirects=False,
@@ -58,6 +62,12 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.forward.start()
+        # Everything built at start-up (policies, compiled schemas, modules) is moved out of the
+        # cyclic collector's sight, and young collections run every 20,000 allocations instead of
+        # 700: with dozens of requests in flight each young collection rescanned their live objects.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 10, 10)
         self.ready = True
         try:
             yield
@@ -65,6 +75,8 @@ class Gateway:
             self.ready = False
             await self.forward.close()
             await self.verify_client.aclose()
+            if self.canonical is not None:
+                self.canonical.flush()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in ADMIN_PATHS:

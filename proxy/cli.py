@@ -15,12 +15,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.app import Gateway
-    from proxy.logs import configure_logging
+    from proxy.logs import canonical_log, configure_logging
 
     settings = Settings.from_env(host=args.host, port=args.port, policies_dir=args.policies, keys_file=args.keys)
     configure_logging(settings.log_level)
     try:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, canonical=canonical_log(settings.log_level))
     except (PolicyError, RegistryError) as exc:
         print(f"testmode-proxy: {exc}", file=sys.stderr)
         return 2

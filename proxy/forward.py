@@ -39,6 +39,7 @@ import structlog
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
+from proxy import logs
 from proxy.context import RequestContext, context_of
 from proxy.errors import GatewayError
 from proxy.metrics import Metrics
@@ -57,6 +58,7 @@ HOP_BY_HOP = frozenset({
 # Set by the client library from the URL and body, or by the gateway itself.
 _REQUEST_DROP = frozenset({b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
 _MAX_UPSTREAM_HEADERS = 100
+_WHOLE_BODY_MAX = 64 * 1024  # larger bodies, or bodies of unknown length, stream
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
@@ -168,30 +170,48 @@ class Forward:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         end_at = loop.time() + deadline
+        whole: bytes | None = None
         try:
-            async with asyncio.timeout_at(end_at):
+            async with asyncio.timeout_at(end_at):  # one deadline for the whole exchange
                 response = await session.request(
                     scope["method"], URL(url, encoded=True), data=ctx.body_bytes or None,
                     headers=headers, allow_redirects=False, compress=None,
                 )
+                ctx.upstream_seconds = time.perf_counter() - started
+                length = response.content_length
+                if length is not None and length <= _WHOLE_BODY_MAX:
+                    # A small body of known length is read whole and sent in one message (no chunk
+                    # loop, no closing empty message); a failure here is still a clean 502/504.
+                    try:
+                        whole = await response.read()
+                    finally:
+                        response.release()
         except (aiohttp.ClientError, TimeoutError) as exc:  # mapped once, here, with the cause chained
             raise self._failure(policy, exc, deadline) from exc
-        ctx.upstream_seconds = time.perf_counter() - started
-        log.debug("upstream_answered", status=response.status, upstream_ms=round(ctx.upstream_seconds * 1000, 3))
+        if logs.DEBUG:
+            log.debug("upstream_answered", status=response.status, upstream_ms=round(ctx.upstream_seconds * 1000, 3))
         self.metrics.observe_upstream(policy.name, ctx.upstream_seconds)
+        if whole is not None:
+            await send({"type": "http.response.start", "status": response.status,
+                        "headers": self._response_headers(response, ctx)})
+            await send({"type": "http.response.body", "body": whole})
+            return
         try:
             await self._relay(response, send, end_at, ctx)
         finally:
             response.release()
 
-    async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext) -> None:
+    def _response_headers(self, response: aiohttp.ClientResponse, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
         raw = response.raw_headers
         if len(raw) > _MAX_UPSTREAM_HEADERS:
             self.metrics.upstream_failure(ctx.policy.name if ctx.policy else "none", "unknown", "too_many_headers")
             raise GatewayError(502, "upstream_bad_response", "The provider's response had too many headers.",
                                outcome="unknown", reason="too_many_headers")
         drop = HOP_BY_HOP | _connection_named(raw)
-        headers = [(name.lower(), value) for name, value in raw if name.lower() not in drop]
+        return [(name.lower(), value) for name, value in raw if name.lower() not in drop]
+
+    async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext) -> None:
+        headers = self._response_headers(response, ctx)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
             async with asyncio.timeout_at(end_at):

@@ -1,28 +1,102 @@
 """structlog, configured once: contextvars → level → timestamp → orjson, written as bytes to stdout.
 
-One canonical line per request (written by the observe stage); stage events at debug level.
+One canonical line per request (written by the observe stage through :class:`CanonicalLog`, the
+same JSON shape as a structlog line, buffered); stage events at debug level.
 Keys, secrets and message bodies are never logged; phone numbers and emails are masked by the
 callers that log request-derived text (:mod:`proxy.masking`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import time
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
 
+# The request id, bound for every log event made while a request is handled (one ContextVar set
+# per request is far cheaper than structlog's bind_contextvars/clear_contextvars pair).
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _add_request_id(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
+
+
+# True when debug events are on; stages test it before building a debug event (a disabled
+# structlog call still costs three Python calls through the lazy logger proxy).
+DEBUG = False
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+class CanonicalLog:
+    """The per-request line: orjson straight into a buffer, written out every ``interval`` or ``limit``.
+
+    structlog's processor chain plus a write(2) per line cost ~14 µs a request here (stdout is
+    unbuffered under PYTHONUNBUFFERED); this costs ~1 µs. Lines are written at the latest
+    ``interval`` seconds later, and on shutdown (:meth:`flush`). Same keys as a structlog line.
+    """
+
+    def __init__(self, stream: BinaryIO, *, enabled: bool = True, interval: float = 0.2, limit: int = 65536) -> None:
+        self.stream, self.enabled, self.interval, self.limit = stream, enabled, interval, limit
+        self._buffer = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
+        self._second: tuple[int, str] = (0, "")
+
+    def _timestamp(self) -> str:
+        now = time.time()
+        whole = int(now)
+        if self._second[0] != whole:
+            self._second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+        return f"{self._second[1]}.{int((now - whole) * 1_000_000):06d}Z"
+
+    def write(self, fields: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        fields["event"], fields["level"], fields["timestamp"] = "request", "info", self._timestamp()
+        self._buffer += orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
+        if len(self._buffer) >= self.limit:
+            self.flush()
+        elif self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
+            except RuntimeError:  # no running loop: write at once
+                self.flush()
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._buffer:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            self.stream.write(data)
+            self.stream.flush()
+
+
+def canonical_log(level: str = "info") -> CanonicalLog:
+    """The canonical log on stdout, on unless the level is above info."""
+    return CanonicalLog(sys.stdout.buffer, enabled=_LEVELS.get(level.lower(), logging.INFO) <= logging.INFO)
+
+
 def configure_logging(level: str = "info") -> None:
+    global DEBUG
     numeric = _LEVELS.get(level.lower(), logging.INFO)
+    DEBUG = numeric <= logging.DEBUG
     structlog.configure(
         cache_logger_on_first_use=True,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

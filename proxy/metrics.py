@@ -113,6 +113,20 @@ class Metrics:
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.observe((stage,), seconds)
 
+    def observe_stages(self, marks: list[tuple[str, float]], end: float) -> None:
+        """Each stage's own time: from its mark to the next one (``respond`` marks the response start)."""
+        histogram = self.stage_seconds
+        values, bounds, width = histogram.values, histogram.bounds, len(histogram.bounds) + 2
+        for index, (stage, at) in enumerate(marks):
+            if stage == "respond":
+                continue
+            seconds = (marks[index + 1][1] if index + 1 < len(marks) else end) - at
+            row = values.get((stage,))
+            if row is None:
+                row = values[(stage,)] = [0.0] * width
+            row[bisect_left(bounds, seconds)] += 1
+            row[-1] += seconds
+
     def observe_upstream(self, policy: str, seconds: float) -> None:
         self.upstream_seconds.observe((policy,), seconds)
 

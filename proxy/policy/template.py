@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import base64
 import inspect
+import os
 import re
 import secrets
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,7 +50,9 @@ _FILTER = re.compile(r"^([a-z_]+)(?:\((.*)\))?$")
 
 
 def _uuid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID string; ~3x cheaper than ``str(uuid.uuid4())``, same distribution."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
 def _token(prefix: str = "", nbytes: int = 12) -> str:
@@ -189,12 +191,49 @@ def _text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _constant_render(value: Any) -> Render:
+    """A render that ignores the environment; ``constant`` lets containers fold it at compile time."""
+
+    def render(env: Env) -> Any:
+        return value
+
+    render.constant = value  # type: ignore[attr-defined]
+    return render
+
+
+def _is_constant(render: Render) -> bool:
+    return hasattr(render, "constant")
+
+
+def _path_value(root: str, parts: tuple[str, ...]) -> Render:
+    """``{{ a.b.0 }}`` as a whole value: one function, ``None`` when anything on the path is absent."""
+
+    def get(env: Env) -> Any:
+        value = env.get(root)
+        for part in parts:
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return None
+            if value is None:
+                return None
+        return None if value is MISSING else value
+
+    return get
+
+
 def _compile_string(text: str) -> Render:
     matches = list(_PLACEHOLDER.finditer(text))
     if not matches:
-        return lambda env: text
+        return _constant_render(text)
     if len(matches) == 1 and matches[0].span() == (0, len(text)):
-        expr = compile_expression(matches[0].group(1))
+        inner = matches[0].group(1).strip()
+        if _PATH.match(inner):  # the common case, fused into one call
+            root, *rest = inner.split(".")
+            return _path_value(root, tuple(rest))
+        expr = compile_expression(inner)
 
         def whole(env: Env) -> Any:
             value = expr(env)
@@ -251,17 +290,25 @@ def _compile(node: Any, where: str) -> Render:
             return _compile_string(node)
         except TemplateError as exc:
             raise TemplateError(f"{where}: {exc}") from exc
+    # Containers whose every part is constant are built once, at load (responses are only read:
+    # they go straight to orjson); mixed ones skip the calls for their constant parts.
     if isinstance(node, list):
         items = [_compile(item, f"{where}.{i}") for i, item in enumerate(node)]
+        if all(_is_constant(item) for item in items):
+            return _constant_render([item.constant for item in items])  # type: ignore[attr-defined]
         return lambda env: [item(env) for item in items]
     if isinstance(node, dict):
         directives = [key for key in node if isinstance(key, str) and key.startswith("$")]
         if directives:
             return _compile_directive(node, where)
         fields = [(str(key), _compile(value, f"{where}.{key}")) for key, value in node.items()]
-        return lambda env: {key: value(env) for key, value in fields}
+        if all(_is_constant(value) for _, value in fields):
+            return _constant_render({key: value.constant for key, value in fields})  # type: ignore[attr-defined]
+        parts = [(key, None if _is_constant(value) else value, getattr(value, "constant", None))
+                 for key, value in fields]
+        return lambda env: {key: constant if render is None else render(env) for key, render, constant in parts}
     if node is None or isinstance(node, bool | int | float):
-        return lambda env: node
+        return _constant_render(node)
     raise TemplateError(f"{where}: unsupported value of type {type(node).__name__}")
 
 

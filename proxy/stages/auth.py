@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from proxy import logs
 from proxy.context import context_of
 from proxy.errors import GatewayError
 from proxy.keys.identity import KeyIdentity, digest
@@ -56,7 +57,8 @@ class Auth:
         assert policy is not None
         presented = self._presented(policy, ctx.headers, ctx.duplicate_headers)
         ctx.key = await self._identify(policy, presented)
-        log.debug("key_identified", key_id=ctx.key.key_id, kind=ctx.key.kind)
+        if logs.DEBUG:
+            log.debug("key_identified", key_id=ctx.key.key_id, kind=ctx.key.kind)
         await self.app(scope, receive, send)
 
     @staticmethod

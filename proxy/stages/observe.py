@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.context import SCOPE_KEY, RequestContext
 from proxy.errors import GatewayError
+from proxy.logs import REQUEST_ID, CanonicalLog
 from proxy.masking import mask_text
 from proxy.metrics import Metrics
 from proxy.render import error_response, send_json
@@ -25,9 +26,12 @@ log = structlog.get_logger("proxy.request")
 
 
 class Observe:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_in_flight: int = 1024) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, canonical: CanonicalLog | None = None, max_in_flight: int = 1024
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.canonical = canonical
         self.max_in_flight = max_in_flight
         self.in_flight = 0
 
@@ -38,7 +42,7 @@ class Observe:
         suffix = os.urandom(12).hex()
         ctx = RequestContext(suffix, "req_" + suffix)
         scope[SCOPE_KEY] = ctx
-        structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
+        bound = REQUEST_ID.set(ctx.request_id)
         ctx.mark("observe")
         started = False
 
@@ -73,7 +77,7 @@ class Observe:
             self.in_flight -= 1
             self.metrics.in_flight = self.in_flight
             self._finish(scope, ctx)
-            structlog.contextvars.clear_contextvars()
+            REQUEST_ID.reset(bound)
 
     async def _reject(self, ctx: RequestContext, error: GatewayError, send: Send) -> None:
         ctx.reject_reason = error.reason
@@ -86,14 +90,12 @@ class Observe:
 
     def _finish(self, scope: Scope, ctx: RequestContext) -> None:
         end = time.perf_counter()
-        marks = ctx.marks
-        for (stage, at), (_, nxt) in zip(marks, [*marks[1:], ("end", end)], strict=True):
-            if stage != "respond":
-                self.metrics.observe_stage(stage, nxt - at)
+        self.metrics.observe_stages(ctx.marks, end)
         policy = ctx.policy.name if ctx.policy else "none"
         duration = end - ctx.started
         self.metrics.count_request(policy, ctx.route_label, ctx.mode_label, ctx.status or 500, duration)
         fields: dict[str, Any] = {
+            "request_id": ctx.request_id,
             "method": scope["method"],
             "path": ctx.route.path.text if ctx.route else mask_text(scope["path"])[:200],
             "policy": policy,
@@ -112,4 +114,7 @@ class Observe:
             fields["outcome"] = ctx.outcome
         if ctx.upstream_seconds is not None:
             fields["upstream_ms"] = round(ctx.upstream_seconds * 1000, 3)
-        log.info("request", request_id=ctx.request_id, **fields)
+        if self.canonical is not None:
+            self.canonical.write(fields)
+        else:
+            log.info("request", **fields)

@@ -35,16 +35,16 @@ class RouteStage:
         headers: dict[str, str] = {}
         duplicates: set[str] = set()
         raw_headers = scope["headers"]
-        if len(raw_headers) > self.max_headers or (
-            sum(len(n) + len(v) for n, v in raw_headers) > self.max_header_bytes
-        ):
-            raise GatewayError(431, "headers_too_large", "The request headers are too many or too large.")
+        size = 0
         for raw_name, raw_value in raw_headers:
+            size += len(raw_name) + len(raw_value)
             name = raw_name.decode("latin-1").lower()
             if name in headers:
                 duplicates.add(name)
             else:
                 headers[name] = raw_value.decode("latin-1")
+        if size > self.max_header_bytes or len(raw_headers) > self.max_headers:
+            raise GatewayError(431, "headers_too_large", "The request headers are too many or too large.")
         ctx.headers = headers
         ctx.duplicate_headers = frozenset(duplicates)
         path: str = scope["path"]

@@ -19,6 +19,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from proxy import logs
 from proxy.clock import utc_iso
 from proxy.context import NO_BODY, RequestContext, context_of
 from proxy.errors import GatewayError
@@ -82,5 +83,6 @@ class ShortCircuit:
             body = orjson.dumps(variant.body(env))
             headers.append((b"content-type", JSON))
         self.metrics.short_circuit(policy.name, route.id)
-        log.debug("short_circuit", route=route.id, status=variant.status)
+        if logs.DEBUG:
+            log.debug("short_circuit", route=route.id, status=variant.status)
         await send_json(send, variant.status, body, headers)

@@ -20,8 +20,10 @@ from urllib.parse import parse_qsl
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from proxy import logs
 from proxy.context import NO_BODY, RequestContext, context_of
 from proxy.errors import GatewayError, bad_request
+from proxy.logs import REQUEST_ID
 from proxy.policy.model import BodyTrigger, Policy
 
 _ABSENT: Any = object()
@@ -92,6 +94,7 @@ class TestMode:
         ctx.test_mode = is_test
         prefix = policy.test_request_id_prefix if is_test else policy.live_request_id_prefix
         ctx.request_id = prefix + ctx.request_id_suffix
-        structlog.contextvars.bind_contextvars(request_id=ctx.request_id)
-        log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
+        REQUEST_ID.set(ctx.request_id)  # observe resets it when the request ends
+        if logs.DEBUG:
+            log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
         await self.app(scope, receive, send)

@@ -154,8 +154,22 @@ def test_hanging_provider_is_504_unknown_within_the_deadline(
 def test_provider_that_drops_the_connection_mid_body_is_not_a_complete_answer(
     gateway: Gateway, keys: Keys, recorder: Provider
 ) -> None:
-    """Headers already went out: the gateway must abort, so the client sees a broken response, not a short one."""
+    """A streamed body: headers already went out, so the gateway aborts and the client sees a broken
+    response, not a short one."""
     with httpx.Client(base_url=gateway.url, timeout=15, trust_env=False) as http, \
             pytest.raises(httpx.RemoteProtocolError):
-        http.post("/__reset", headers={"x-api-key": keys.sent_live}, json={"to": ["+15555550100"]})
+        http.post("/__reset_big", headers={"x-api-key": keys.sent_live}, json={"to": ["+15555550100"]})
     assert len(recorder.records()) == 1  # sent once, never retried
+
+
+def test_provider_that_drops_a_small_answer_mid_body_gives_502_unknown(
+    gateway: Gateway, keys: Keys, recorder: Provider
+) -> None:
+    """A small body of known length is read whole before anything is sent: the drop is a clean 502
+    saying the provider may have acted."""
+    with httpx.Client(base_url=gateway.url, timeout=15, trust_env=False) as http:
+        response = http.post("/__reset", headers={"x-api-key": keys.sent_live}, json={"to": ["+15555550100"]})
+    assert response.status_code == 502
+    assert response.json()["error"]["outcome"] == "unknown"
+    assert response.headers["x-should-retry"] == "false"
+    assert len(recorder.records()) == 1

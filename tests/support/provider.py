@@ -11,7 +11,8 @@ Behaviour of provider paths:
 * ``GET /v3/me`` (Sent) and ``GET /v3/scopes`` (SendGrid): 200 for a key in ``valid_keys``
   (x-api-key or bearer), else 401 (``me_status`` overrides the status when set);
 * ``GET /__big/<n>`` streams ``n`` bytes in 64 KiB chunks; ``/__hang/<seconds>`` answers late;
-* ``/__reset`` sends its headers (a 200 promising 1 KiB), then closes the connection mid-body
+* ``/__reset`` sends its headers (a 200 promising 1 KiB), then closes the connection mid-body;
+  ``/__reset_big`` the same promising 1 MiB, after 128 KiB
   (an ASGI app cannot drop a connection before its headers: uvicorn would answer 500 instead);
 * anything else: SendGrid's ``/v3/mail/send`` answers 202 with ``X-Message-Id``; other paths
   answer 200 (GET) or 201 in Sent's envelope with an ``echo`` of what was received.
@@ -74,10 +75,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
         "body": base64.b64encode(body).decode(),
     })
-    if path == "/__reset":
+    if path in ("/__reset", "/__reset_big"):
+        big = path == "/__reset_big"  # promises 1 MiB and drops after 128 KiB: past the gateway's read-whole size
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})
-        await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"1048576" if big else b"1024")]})
+        await send({"type": "http.response.body", "body": b"x" * 131072 if big else b'{"partial": ',
+                    "more_body": True})
         raise RuntimeError("reset on purpose")  # after the headers, uvicorn can only close the connection
     if path.startswith("/__hang/"):
         await asyncio.sleep(float(path.rsplit("/", 1)[1]))
