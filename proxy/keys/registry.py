@@ -82,6 +82,7 @@ class KeyRegistry:
     def __init__(self, path: Path | None, reload_interval: float = 2.0) -> None:
         self.path = path
         self.reload_interval = reload_interval
+        self._identities: dict[str, KeyIdentity] = {}
         self._keys: dict[str, IssuedKey] = {}
         self._mtime: float | None = None
         self._checked = 0.0
@@ -105,6 +106,7 @@ class KeyRegistry:
             return
         try:
             self._keys = parse_registry(self.path.read_text(), str(self.path))
+            self._identities = {}
             self._mtime = mtime
             log.info("key_registry_reloaded", keys=len(self._keys))
         except (RegistryError, OSError) as exc:
@@ -120,7 +122,12 @@ class KeyRegistry:
         return entry
 
     def identity(self, entry: IssuedKey, presented: str, credential: Any) -> KeyIdentity:
-        return KeyIdentity(entry.id, "issued", entry.mode, entry.scopes, credential, presented)
+        """The caller's identity, built once per key and snapshot (identities are immutable)."""
+        cached = self._identities.get(entry.digest)
+        if cached is None or cached.forward_credential is not credential or cached.presented != presented:
+            cached = KeyIdentity(entry.id, "issued", entry.mode, entry.scopes, credential, presented)
+            self._identities[entry.digest] = cached
+        return cached
 
 
 def new_key(prefix: str, length: int = 40) -> str:

@@ -49,6 +49,8 @@ class Auth:
         self.verifiers = verifiers
         self.credentials = credentials
         self.metrics = metrics
+        # Identities of verified pass-through keys (immutable; validity is re-checked every request).
+        self._passthrough: dict[tuple[str, str], KeyIdentity] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context_of(scope)
@@ -108,5 +110,11 @@ class Auth:
         if not valid:
             raise _unauthorized("Invalid API key.", "rejected_by_provider")
         assert spec.passthrough is not None
-        return KeyIdentity("pt_" + digest(presented)[:12], "passthrough", None, spec.passthrough.scopes,
-                           Secret(presented), presented)
+        identity = self._passthrough.get((policy.name, presented))
+        if identity is None:
+            if len(self._passthrough) >= 10_000:
+                self._passthrough.clear()
+            identity = KeyIdentity("pt_" + digest(presented)[:12], "passthrough", None, spec.passthrough.scopes,
+                                   Secret(presented), presented)
+            self._passthrough[(policy.name, presented)] = identity
+        return identity

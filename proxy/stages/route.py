@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.context import context_of
 from proxy.errors import GatewayError
-from proxy.policy.model import Policy, PolicySet
+from proxy.policy.model import Policy, PolicySet, Route
 
 
 class RouteStage:
@@ -28,6 +28,7 @@ class RouteStage:
         self.policies = policies
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
+        self.exact = _exact_routes(policies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context_of(scope)
@@ -46,13 +47,20 @@ class RouteStage:
         if size > self.max_header_bytes or len(raw_headers) > self.max_headers:
             raise GatewayError(431, "headers_too_large", "The request headers are too many or too large.")
         ctx.headers = headers
-        ctx.duplicate_headers = frozenset(duplicates)
+        if duplicates:
+            ctx.duplicate_headers = frozenset(duplicates)
         path: str = scope["path"]
         if "/." in path:
             segments = path.split("/")
             if "." in segments or ".." in segments:
                 raise GatewayError(400, "bad_request", "Paths with '.' or '..' segments are not accepted.")
         method: str = scope["method"]
+        hit = self.exact.get((method, path))
+        if hit is not None:
+            ctx.policy, ctx.route, ctx.mount_prefix = hit
+            ctx.path = path[len(ctx.mount_prefix):]
+            await self.app(scope, receive, send)
+            return
         fallback: list[tuple[str, Policy]] = []
         for prefix, policy in self.policies.mounts:
             if prefix and not (path == prefix or path.startswith(prefix + "/")):
@@ -81,3 +89,26 @@ class RouteStage:
                 prefix, policy = best[0]
                 return policy, prefix
         raise GatewayError(404, "not_found", f"No provider policy serves {path[:100]!r}.", reason="no_policy")
+
+
+def _exact_routes(policies: PolicySet) -> dict[tuple[str, str], tuple[Policy, Route, str]]:
+    """(method, full path) → (policy, route, prefix) for routes without parameters: one dict lookup
+    for the common case. A path that a templated route of an earlier (longer) mount also matches is
+    left out, so the table never changes which route wins."""
+    table: dict[tuple[str, str], tuple[Policy, Route, str]] = {}
+    for index, (prefix, policy) in enumerate(policies.mounts):
+        for route in policy.route_list:
+            if route.path.names:
+                continue
+            full = (prefix + route.path.text).rstrip("/") or "/"
+            key = (route.method, full)
+            if key in table:
+                continue
+            earlier = policies.mounts[:index]
+            shadowed = any(
+                (not p or full == p or full.startswith(p + "/")) and other.match(route.method, full[len(p):] or "/")
+                for p, other in earlier
+            )
+            if not shadowed:
+                table[key] = (policy, route, prefix)
+    return table
