@@ -15,7 +15,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.app import Gateway
-    from proxy.logs import canonical_log, configure_logging
+    from proxy.logs import canonical_log, configure_logging, server_log_config
 
     settings = Settings.from_env(host=args.host, port=args.port, policies_dir=args.policies, keys_file=args.keys)
     configure_logging(settings.log_level)
@@ -32,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         lifespan="on",
         access_log=settings.access_log,
+        log_config=server_log_config(settings.log_level),
         log_level=settings.log_level,
         server_header=False,
         date_header=False,  # a provider's Date passes through; gateway-made responses add their own

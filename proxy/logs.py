@@ -87,6 +87,32 @@ def canonical_log(level: str = "info") -> CanonicalLog:
     return CanonicalLog(sys.stdout.buffer, enabled=_LEVELS.get(level.lower(), logging.INFO) <= logging.INFO)
 
 
+def server_log_config(level: str = "info") -> dict[str, Any]:
+    """``logging.config`` for uvicorn's own loggers: the same JSON lines on stdout as the gateway's.
+
+    The access log stays off: the canonical line replaces it (and it would print query strings)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processor": structlog.processors.JSONRenderer(),
+                "foreign_pre_chain": [
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                ],
+            },
+        },
+        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["stdout"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"handlers": ["stdout"], "level": level.upper(), "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
 def configure_logging(level: str = "info") -> None:
     global DEBUG
     numeric = _LEVELS.get(level.lower(), logging.INFO)
