@@ -96,7 +96,8 @@ class Metrics:
         self.rejections = _Counter("testmode_proxy_rejections", "Requests the gateway refused, by stage and reason.",
                                    ("policy", "stage", "reason"))
         self.key_verifications = _Counter("testmode_proxy_key_verifications",
-                                          "Pass-through key checks with the provider, by result.", ("policy", "result"))
+                                          "Pass-through key verdicts per request (cached or asked), by result.",
+                                          ("policy", "result"))
         registry.register(_Collector(
             (self.requests, self.request_seconds, self.stage_seconds, self.upstream_seconds, self.upstream_failures,
              self.short_circuits, self.rejections, self.key_verifications),
