@@ -75,11 +75,11 @@ class _Collector(Collector):
 
 
 class Metrics:
-    """The gateway's metrics. ``in_flight`` is read from the observe stage at scrape time."""
+    """The gateway's metrics. The in-flight gauge asks ``in_flight`` (set by the observe stage) at scrape time."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.in_flight = 0
+        self.in_flight: Callable[[], int] = lambda: 0
         self.requests = _Counter("testmode_proxy_requests", "Requests by policy, route, mode and status class.",
                                  ("policy", "route", "mode", "status_class"))
         self.request_seconds = _Histogram("testmode_proxy_request_duration_seconds", "Whole-request latency.",
@@ -105,14 +105,11 @@ class Metrics:
         ))
 
     def _gauges(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("testmode_proxy_in_flight", "Requests being handled.", value=self.in_flight)
+        yield GaugeMetricFamily("testmode_proxy_in_flight", "Requests being handled.", value=self.in_flight())
 
     def count_request(self, policy: str, route: str, mode: str, status: int, seconds: float) -> None:
         self.requests.inc((policy, route, mode, f"{status // 100}xx"))
         self.request_seconds.observe((policy, mode), seconds)
-
-    def observe_stage(self, stage: str, seconds: float) -> None:
-        self.stage_seconds.observe((stage,), seconds)
 
     def observe_stages(self, marks: list[tuple[str, float]], end: float) -> None:
         """Each stage's own time: from its mark to the next one (``respond`` marks the response start)."""

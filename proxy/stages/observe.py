@@ -34,6 +34,7 @@ class Observe:
         self.canonical = canonical
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+        metrics.in_flight = lambda: self.in_flight  # read at scrape time, not written per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,7 +56,6 @@ class Observe:
             await send(message)
 
         self.in_flight += 1
-        self.metrics.in_flight = self.in_flight
         try:
             if self.in_flight > self.max_in_flight:
                 raise GatewayError(503, "overloaded", "The gateway is at capacity; nothing was sent. Retry later.",
@@ -75,7 +75,6 @@ class Observe:
                                                  outcome="not_sent"), send_wrapper)
         finally:
             self.in_flight -= 1
-            self.metrics.in_flight = self.in_flight
             self._finish(scope, ctx)
             REQUEST_ID.reset(bound)
 

@@ -76,7 +76,7 @@ def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bo
     if key is not None and trigger is None:
         if key.mode == "test":
             trigger = "key:issued_test"
-        elif key.presented.startswith(policy.key_prefix_triggers or ("\0",)):
+        elif key.presented.startswith(policy.key_prefix_triggers):
             trigger = "key:prefix"
     return trigger is not None, trigger
 
