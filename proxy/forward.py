@@ -192,8 +192,9 @@ class Forward:
             log.debug("upstream_answered", status=response.status, upstream_ms=round(ctx.upstream_seconds * 1000, 3))
         self.metrics.observe_upstream(policy.name, ctx.upstream_seconds)
         if whole is not None:
-            await send({"type": "http.response.start", "status": response.status,
-                        "headers": self._response_headers(response, ctx)})
+            response_headers = self._response_headers(response, ctx)
+            ctx.status = response.status  # the response has begun (observe reads this)
+            await send({"type": "http.response.start", "status": response.status, "headers": response_headers})
             await send({"type": "http.response.body", "body": whole})
             return
         try:
@@ -212,6 +213,7 @@ class Forward:
 
     async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext) -> None:
         headers = self._response_headers(response, ctx)
+        ctx.status = response.status
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
             async with asyncio.timeout_at(end_at):

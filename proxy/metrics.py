@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 _LATENCY = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15)
+_STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 _STAGE = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1)
 
 
@@ -86,6 +87,7 @@ class Metrics:
                                           ("policy", "mode"), _LATENCY)
         self.stage_seconds = _Histogram("testmode_proxy_stage_duration_seconds", "Own time of each pipeline stage.",
                                         ("stage",), _STAGE)
+        self._stage_rows: dict[str, list[float]] = {}  # the same rows as stage_seconds.values, keyed by name
         self.upstream_seconds = _Histogram("testmode_proxy_upstream_duration_seconds",
                                            "Time to the provider's response headers.", ("policy",), _LATENCY)
         self.upstream_failures = _Counter("testmode_proxy_upstream_failures",
@@ -108,20 +110,18 @@ class Metrics:
         yield GaugeMetricFamily("testmode_proxy_in_flight", "Requests being handled.", value=self.in_flight())
 
     def count_request(self, policy: str, route: str, mode: str, status: int, seconds: float) -> None:
-        self.requests.inc((policy, route, mode, f"{status // 100}xx"))
+        self.requests.inc((policy, route, mode, _STATUS_CLASSES[status // 100] if status < 600 else "5xx"))
         self.request_seconds.observe((policy, mode), seconds)
 
     def observe_stages(self, marks: list[tuple[str, float]], end: float) -> None:
-        """Each stage's own time: from its mark to the next one (``respond`` marks the response start)."""
-        histogram = self.stage_seconds
-        values, bounds, width = histogram.values, histogram.bounds, len(histogram.bounds) + 2
+        """Each stage's own time: from its mark to the next one (the last one's to ``end``)."""
+        rows, bounds = self._stage_rows, self.stage_seconds.bounds
+        last = len(marks) - 1
         for index, (stage, at) in enumerate(marks):
-            if stage == "respond":
-                continue
-            seconds = (marks[index + 1][1] if index + 1 < len(marks) else end) - at
-            row = values.get((stage,))
+            seconds = (marks[index + 1][1] if index < last else end) - at
+            row = rows.get(stage)
             if row is None:
-                row = values[(stage,)] = [0.0] * width
+                row = rows[stage] = self.stage_seconds.values[(stage,)] = [0.0] * (len(bounds) + 2)
             row[bisect_left(bounds, seconds)] += 1
             row[-1] += seconds
 

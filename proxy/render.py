@@ -25,11 +25,16 @@ _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
-async def send_json(send: Send, status: int, body: bytes | None, headers: list[tuple[bytes, bytes]]) -> None:
+async def send_json(
+    send: Send, ctx: RequestContext, status: int, body: bytes | None, headers: list[tuple[bytes, bytes]]
+) -> None:
     """Send a complete response; ``body=None`` sends no body and no content type (204).
 
+    Records ``ctx.status`` first: every response start is recorded in the context (here, or in
+    :mod:`proxy.forward`), which is how *observe* knows a response has begun.
     uvicorn's own Date header is off (so a provider's passes through unchanged); ours is added here.
     """
+    ctx.status = status
     headers.append((b"date", http_date()))
     if body is None:
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -158,7 +158,9 @@ async def test_send_json_sends_one_complete_response(
     async def send(message: Message) -> None:
         sent_messages.append(message)
 
-    await send_json(send, 201 if body is not None else 204, body, [(b"x-request-id", b"r")])
+    ctx = RequestContext("abc", "req_abc")
+    await send_json(send, ctx, 201 if body is not None else 204, body, [(b"x-request-id", b"r")])
+    assert ctx.status == (201 if body is not None else 204)
     start, end = sent_messages
     names = [name for name, _ in start["headers"]]
     assert [h for h in start["headers"] if h[0] != b"date"] == expected_headers

@@ -27,7 +27,7 @@ from proxy.policy.model import (
 )
 from proxy.policy.paths import PathTable, PathTemplate, PathTemplateError
 from proxy.policy.rules import RuleConfigError, compile_rule
-from proxy.policy.template import TemplateError, compile_condition, compile_template
+from proxy.policy.template import Bindings, TemplateError, compile_condition, compile_template
 from proxy.policy.validation import SchemaCompileError, bracket_path, compile_validator, dot_path
 
 # Engine codes a dialect may reword (dialect.codes / dialect.messages); see policies/README.md.
@@ -92,8 +92,9 @@ class _Compiler:
         envelope = None
         if "envelope" in test:
             envelope = self._template(test["envelope"], "test_mode.envelope")
+        envelope_node = (test["envelope"],) if envelope is not None else None
         definitions = doc.get("schemas", {})
-        routes = tuple(self._route(i, r, definitions, dialect, envelope) for i, r in enumerate(doc["routes"]))
+        routes = tuple(self._route(i, r, definitions, dialect, envelope_node) for i, r in enumerate(doc["routes"]))
         try:
             table = PathTable((r.method, r.path, r) for r in routes)
         except PathTemplateError as exc:
@@ -131,9 +132,9 @@ class _Compiler:
             trigger_tokens=tuple(sorted({f'"{t.path[-1]}"'.encode() for t in body_triggers})),
         )
 
-    def _template(self, node: Any, where: str) -> Any:
+    def _template(self, node: Any, where: str, bindings: Bindings | None = None) -> Any:
         try:
-            return compile_template(node, where)
+            return compile_template(node, where, bindings)
         except TemplateError as exc:
             raise PolicyError(f"{self.source}: {exc}") from exc
 
@@ -207,7 +208,8 @@ class _Compiler:
         return tuple(body), tuple(prefixes)
 
     def _route(
-        self, index: int, node: dict[str, Any], definitions: dict[str, Any], dialect: Dialect, envelope: Any
+        self, index: int, node: dict[str, Any], definitions: dict[str, Any], dialect: Dialect,
+        envelope: tuple[Any] | None,
     ) -> Route:
         where = f"routes.{index}"
         try:
@@ -237,7 +239,8 @@ class _Compiler:
             max_body_bytes=node.get("max_body_bytes"),
         )
 
-    def _variant(self, where: str, node: dict[str, Any], envelope: Any) -> ResponseVariant:
+    def _variant(self, where: str, node: dict[str, Any], envelope: tuple[Any] | None) -> ResponseVariant:
+        """One test response; ``envelope`` is ``(test_mode.envelope,)`` as written, or None without one."""
         if "data" in node and "body" in node:
             raise self.fail(where, "give either 'data' (wrapped in test_mode.envelope) or 'body', not both")
         when = None
@@ -250,8 +253,8 @@ class _Compiler:
         if "data" in node:
             if envelope is None:
                 raise self.fail(f"{where}.data", "'data' needs test_mode.envelope")
-            data = self._template(node["data"], f"{where}.data")
-            body = lambda env, data=data: envelope({**env, "data": data(env)})  # noqa: E731
+            # One function: the envelope with `data` rendered first and bound, as if env had "data" in it.
+            body = self._template(envelope[0], "test_mode.envelope", {"data": (node["data"], f"{where}.data")})
         elif "body" in node:
             body = self._template(node["body"], f"{where}.body")
         elif node["status"] != 204 and not node.get("empty", False):

@@ -19,344 +19,221 @@ Objects with a ``$``-key are directives:
 * ``{$merge: [<t>, ...]}``: objects merged left to right.
 
 Nothing is parsed on the request path: compile errors surface at policy load with the key path.
+Each template becomes one generated Python function (:mod:`proxy.policy.codegen`); fully constant
+parts are built once, at load, and shared by every render (responses are only read, by orjson).
 """
 
 from __future__ import annotations
 
-import base64
-import inspect
-import os
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
+from proxy.policy.codegen import MAX_LEVEL, Code, Function
+from proxy.policy.expression import (
+    MISSING,
+    PATH,
+    PLACEHOLDER,
+    Env,
+    Expression,
+    Render,
+    TemplateError,
+    parse_expression,
+)
 
-Env = dict[str, Any]
-Render = Callable[[Env], Any]
+__all__ = [
+    "MISSING", "Bindings", "Env", "Render", "TemplateError",
+    "compile_condition", "compile_expression", "compile_template", "template_source",
+]
 
-
-class TemplateError(ValueError):
-    """A template that cannot compile; the message names the problem, the loader adds the key path."""
-
-
-MISSING: Any = object()
-
-_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-_CALL = re.compile(r"^([a-z_][a-z0-9_]*)\((.*)\)$")
-_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
-_FILTER = re.compile(r"^([a-z_]+)(?:\((.*)\))?$")
-
-
-def _uuid() -> str:
-    """A random (version 4) UUID string; ~3x cheaper than ``str(uuid.uuid4())``, same distribution."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+Bindings = Mapping[str, tuple[Any, str]]
 
 
-def _token(prefix: str = "", nbytes: int = 12) -> str:
-    return prefix + secrets.token_hex(nbytes)
+def compile_template(node: Any, where: str = "template", bindings: Bindings | None = None) -> Render:
+    """Compile a YAML value into a render function. ``where`` prefixes error messages (key path).
+
+    ``bindings`` maps a name to a ``(template, where)`` pair rendered first, with the same environment,
+    and seen by ``node`` under that name: ``envelope`` with ``data`` bound is ``envelope({**env, "data":
+    data(env)})`` in one function, with no copy of the environment.
+    """
+    return _Compiler(node, where, bindings).build()[0]
 
 
-def _whsec(nbytes: int = 24) -> str:
-    """A Standard Webhooks secret: ``whsec_`` + base64 of random bytes (shared/reference/reliability.md)."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(nbytes)).decode()
+def template_source(node: Any, where: str = "template", bindings: Bindings | None = None) -> str:
+    """The Python source :func:`compile_template` generates for ``node`` (for tests and debugging)."""
+    return _Compiler(node, where, bindings).build()[1]
 
 
-def _randint(low: int, high: int) -> int:
-    return low + secrets.randbelow(high - low + 1)
+def compile_expression(source: str) -> Render:
+    """Compile ``path | filter(args) | ...`` or ``call(args) | ...``: its value, MISSING when absent."""
+    function = Function()
+    result, _ = function.expression(parse_expression(source), {})
+    return function.build(result.text)[0]
 
 
-GENERATORS: dict[str, Callable[..., Any]] = {
-    "uuid": _uuid,
-    "token": _token,
-    "whsec": _whsec,
-    "randint": _randint,
-}
-
-
-def _f_default(value: Any, fallback: Any = None) -> Any:
-    return fallback if value is MISSING or value is None else value
-
-
-def _f_upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-def _f_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
-def _f_length(value: Any) -> Any:
-    return len(value) if isinstance(value, list | dict | str) else 0
-
-
-def _f_str(value: Any) -> Any:
-    return None if value is MISSING else _text(value)
-
-
-def _f_first(value: Any) -> Any:
-    if isinstance(value, list):
-        return value[0] if value else MISSING
-    return value
-
-
-def _f_exclude(value: Any, *unwanted: Any) -> Any:
-    return MISSING if value in unwanted else value
-
-
-FILTERS: dict[str, Callable[..., Any]] = {
-    "exclude": _f_exclude,
-    "default": _f_default,
-    "upper": _f_upper,
-    "lower": _f_lower,
-    "length": _f_length,
-    "str": _f_str,
-    "first": _f_first,
-}
-
-
-def _literal_args(text: str) -> list[Any]:
-    if not text.strip():
-        return []
-    try:
-        value = orjson.loads(f"[{text}]".replace("'", '"'))
-    except orjson.JSONDecodeError as exc:
-        raise TemplateError(f"arguments {text!r} are not JSON literals") from exc
-    assert isinstance(value, list)
-    return value
-
-
-def _lookup(value: Any, parts: tuple[str, ...]) -> Any:
-    for part in parts:
-        if isinstance(value, Mapping):
-            value = value.get(part, MISSING)
-        elif isinstance(value, list) and part.isdigit():
-            index = int(part)
-            value = value[index] if index < len(value) else MISSING
-        else:
-            return MISSING
-        if value is MISSING:
-            return MISSING
-    return value
-
-
-def compile_expression(text: str) -> Render:
-    """Compile ``path | filter(args) | ...`` or ``call(args) | ...`` into a function of the environment."""
-    head, *filter_texts = [part.strip() for part in text.split("|")]
-    base: Render
-    if call := _CALL.match(head):
-        name, arg_text = call.groups()
-        if name not in GENERATORS:
-            raise TemplateError(f"unknown function {name}() (known: {', '.join(sorted(GENERATORS))})")
-        fn, args = GENERATORS[name], _literal_args(arg_text)
-        try:
-            fn(*args)
-        except (TypeError, ValueError) as exc:  # randint(5, 1), token("x", -1): refused at load, not per request
-            raise TemplateError(f"{name}() does not take {args!r}") from exc
-        base = lambda env: fn(*args)  # noqa: E731
-    elif _PATH.match(head):
-        root, *rest = head.split(".")
-        parts = tuple(rest)
-        base = lambda env: _lookup(env.get(root, MISSING), parts)  # noqa: E731
-    else:
-        raise TemplateError(f"cannot parse expression {head!r}")
-    for filter_text in filter_texts:
-        match = _FILTER.match(filter_text)
-        if not match or match.group(1) not in FILTERS:
-            raise TemplateError(f"unknown filter {filter_text!r} (known: {', '.join(sorted(FILTERS))})")
-        flt, flt_args = FILTERS[match.group(1)], _literal_args(match.group(2) or "")
-        try:
-            inspect.signature(flt).bind(MISSING, *flt_args)
-        except TypeError as exc:  # `| upper(1)` would otherwise fail on every request
-            raise TemplateError(f"filter {match.group(1)} does not take {flt_args!r}") from exc
-        base = _chain(base, flt, flt_args)
-    return base
-
-
-def _chain(inner: Render, fn: Callable[..., Any], args: list[Any]) -> Render:
-    return lambda env: fn(inner(env), *args)
-
-
-def _text(value: Any) -> str:
-    if value is MISSING or value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return str(value)
-    return orjson.dumps(value).decode()
-
-
-def _constant_render(value: Any) -> Render:
-    """A render that ignores the environment; ``constant`` lets containers fold it at compile time."""
-
-    def render(env: Env) -> Any:
-        return value
-
-    render.constant = value  # type: ignore[attr-defined]
+def compile_condition(source: str) -> Callable[[Env], bool]:
+    """``expr`` is true when present and non-empty; ``!expr`` inverts it."""
+    negate, expr = _condition(source)
+    function = Function()
+    truthy = function.truthy(function.expression(expr, {})[0])
+    render: Callable[[Env], bool] = function.build(f"not {truthy}" if negate else truthy)[0]
     return render
 
 
-def _is_constant(render: Render) -> bool:
-    return hasattr(render, "constant")
+def _condition(source: str) -> tuple[bool, Expression]:
+    negate = source.startswith("!")
+    return negate, parse_expression(source[1:] if negate else source)
 
 
-def _path_value(root: str, parts: tuple[str, ...]) -> Render:
-    """``{{ a.b.0 }}`` as a whole value: one function, ``None`` when anything on the path is absent."""
-
-    def get(env: Env) -> Any:
-        value = env.get(root)
-        for part in parts:
-            if isinstance(value, dict):
-                value = value.get(part)
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            else:
-                return None
-            if value is None:
-                return None
-        return None if value is MISSING else value
-
-    return get
+Scope = dict[str, Code]  # names bound by $each ($as, index) and bindings, shadowing the environment
 
 
-def _compile_string(text: str) -> Render:
-    matches = list(_PLACEHOLDER.finditer(text))
-    if not matches:
-        return _constant_render(text)
-    if len(matches) == 1 and matches[0].span() == (0, len(text)):
-        inner = matches[0].group(1).strip()
-        if _PATH.match(inner):  # the common case, fused into one call
-            root, *rest = inner.split(".")
-            return _path_value(root, tuple(rest))
-        expr = compile_expression(inner)
+class _Compiler:
+    """Walks a template once, emitting its render function; errors carry the key path."""
 
-        def whole(env: Env) -> Any:
-            value = expr(env)
-            return None if value is MISSING else value
+    def __init__(self, node: Any, where: str, bindings: Bindings | None) -> None:
+        self.function = Function()
+        scope: Scope = {}
+        for name, (value, value_where) in (bindings or {}).items():
+            code = self.node(value, value_where, {})
+            scope[name] = code if code.constant else self.function.local(code)
+        self.result = self.node(node, where, scope)
 
-        return whole
-    pieces: list[Render] = []
-    last = 0
-    for match in matches:
-        pieces.append(_constant(text[last : match.start()]))
-        pieces.append(_as_text(compile_expression(match.group(1))))
-        last = match.end()
-    tail = text[last:]
-    pieces.append(lambda env: tail)
-    return lambda env: "".join(piece(env) for piece in pieces)
+    def build(self) -> tuple[Render, str]:
+        return self.function.build(self.result.text)
+
+    def node(self, node: Any, where: str, scope: Scope) -> Code:
+        if self.function.level >= MAX_LEVEL and isinstance(node, dict | list):
+            return self.apart(node, where, scope)
+        if isinstance(node, str):
+            try:
+                return self.function.hoist(self.string(node, scope))
+            except TemplateError as exc:
+                raise TemplateError(f"{where}: {exc}") from exc
+        if isinstance(node, list):
+            items = [self.node(item, f"{where}.{i}", scope) for i, item in enumerate(node)]
+            if all(item.constant for item in items):
+                return self.function.const([item.value for item in items])
+            return self.function.nest("[" + ", ".join(item.text for item in items) + "]", items)
+        if isinstance(node, dict):
+            if any(isinstance(key, str) and key.startswith("$") for key in node):
+                return self.directive(node, where, scope)
+            fields = [(str(key), self.node(value, f"{where}.{key}", scope)) for key, value in node.items()]
+            if all(value.constant for _, value in fields):
+                return self.function.const({key: value.value for key, value in fields})
+            source = "{" + ", ".join(f"{key!r}: {value.text}" for key, value in fields) + "}"
+            return self.function.nest(source, [value for _, value in fields])
+        if node is None or isinstance(node, bool | int | float):
+            return self.function.const(node)
+        raise TemplateError(f"{where}: unsupported value of type {type(node).__name__}")
+
+    def apart(self, node: Any, where: str, scope: Scope) -> Code:
+        """``node`` as a function of its own, given the names in scope in its environment (deep nesting)."""
+        render = _Compiler(node, where, None).build()[0]
+        names = "".join(f", {name!r}: {code.text}" for name, code in scope.items())
+        return self.function.here(f"{self.function.const(render).text}({{**env{names}}})")
+
+    def string(self, template: str, scope: Scope) -> Code:
+        function = self.function
+        matches = list(PLACEHOLDER.finditer(template))
+        if not matches:
+            return function.const(template)
+        if len(matches) == 1 and matches[0].span() == (0, len(template)):
+            inner = matches[0].group(1).strip()
+            if PATH.match(inner):  # the common case: the value, None when absent
+                root, *rest = inner.split(".")
+                if root in scope:
+                    return function.path(scope[root], tuple(rest), missing=False)
+                if not rest:
+                    return function.root(root, missing=False)
+                return function.path(function.root(root), tuple(rest), missing=False)
+            code, maybe = function.expression(parse_expression(inner), scope)
+            if not maybe:
+                return code
+            value = function.local(code)
+            return Code(f"(None if {value.text} is _M else {value.text})", value.level, value.pure, depth=1)
+        pieces: list[str] = []
+        last = 0
+        for match in matches:
+            if match.start() > last:
+                pieces.append(function.const(template[last : match.start()]).text)
+            pieces.append(function.text(function.expression(parse_expression(match.group(1)), scope)[0]).text)
+            last = match.end()
+        if last < len(template):
+            pieces.append(function.const(template[last:]).text)
+        return function.here("(" + " + ".join(pieces) + ")")
+
+    def directive(self, node: dict[str, Any], where: str, scope: Scope) -> Code:
+        function = self.function
+        keys = set(node)
+        if "$each" in keys:
+            _expect(keys, {"$each", "$template"}, {"$as"}, where)
+            source = _expr(node["$each"], f"{where}.$each")
+            name = str(node.get("$as", "item"))
+            values = function.local(function.expression(source, scope)[0]).text
+            out, index, item = function.fresh(), function.fresh(), function.fresh()
+            with function.block() as lines:
+                inner = {**scope, name: Code(item, function.level), "index": Code(index, function.level)}
+                body = self.node(node["$template"], f"{where}.$template", inner)
+                function.line(f"{out}.append({body.text})")
+            targets = f"{index}, {item} in enumerate(" if _uses(index, [*lines, body.text]) else f"{item} in ("
+            function.line(f"{out} = []")
+            function.line(f"for {targets}{values} if type({values}) is list else _seq({values})):")
+            function.extend(lines)
+            return function.here(out, depth=0)
+        if "$if" in keys:
+            _expect(keys, {"$if", "$then"}, {"$else"}, where)
+            text = _expr_text(node["$if"], f"{where}.$if")
+            try:
+                negate, expr = _condition(text)
+            except TemplateError as exc:
+                raise TemplateError(f"{where}.$if: {exc}") from exc
+            truthy = function.truthy(function.expression(expr, scope)[0])
+            condition = f"not {truthy}" if negate else truthy
+            with function.block() as then_lines:
+                then = self.node(node["$then"], f"{where}.$then", scope)
+            with function.block() as else_lines:
+                other = self.node(node.get("$else"), f"{where}.$else", scope)
+            if not then_lines and not else_lines:
+                return function.nest(f"({then.text} if {condition} else {other.text})", [then, other])
+            out = function.fresh()
+            function.line(f"if {condition}:")
+            function.extend(then_lines)
+            function.line(f"    {out} = {then.text}")
+            function.line("else:")
+            function.extend(else_lines)
+            function.line(f"    {out} = {other.text}")
+            return function.here(out, depth=0)
+        if "$merge" in keys:
+            _expect(keys, {"$merge"}, set(), where)
+            parts = node["$merge"]
+            if not isinstance(parts, list):
+                raise TemplateError(f"{where}.$merge: expected a list of objects")
+            codes = [self.node(part, f"{where}.$merge.{i}", scope) for i, part in enumerate(parts)]
+            if all(code.constant for code in codes):
+                merged: dict[str, Any] = {}
+                for code in codes:
+                    if isinstance(code.value, dict):
+                        merged.update(code.value)
+                return function.const(merged)
+            out = function.fresh()
+            function.line(f"{out} = {{}}")
+            for code in codes:
+                if code.constant:
+                    if isinstance(code.value, dict) and code.value:
+                        function.line(f"{out}.update({code.text})")
+                    continue
+                value = function.local(code).text
+                function.line(f"if isinstance({value}, dict):")
+                function.line(f"    {out}.update({value})")
+            return function.here(out, depth=0)
+        raise TemplateError(f"{where}: unknown directive(s) {sorted(keys)} (known: $each, $if, $merge)")
 
 
-def _constant(value: str) -> Render:
-    return lambda env: value
-
-
-def _as_text(expr: Render) -> Render:
-    return lambda env: _text(expr(env))
-
-
-def _truthy(value: Any) -> bool:
-    return value is not MISSING and value is not None and value is not False and value not in ("", [], {})
-
-
-def compile_condition(text: str) -> Callable[[Env], bool]:
-    """``expr`` is true when present and non-empty; ``!expr`` inverts it."""
-    negate = text.startswith("!")
-    expr = compile_expression(text[1:] if negate else text)
-    if negate:
-        return lambda env: not _truthy(expr(env))
-    return lambda env: _truthy(expr(env))
-
-
-def compile_template(node: Any, where: str = "template") -> Render:
-    """Compile a YAML value into a render function. ``where`` prefixes error messages (key path)."""
-    return _compile(node, where)
-
-
-def _expr(value: Any, where: str) -> Render:
-    try:
-        return compile_expression(_expr_text(value, where))
-    except TemplateError as exc:
-        raise TemplateError(f"{where}: {exc}") from exc
-
-
-def _compile(node: Any, where: str) -> Render:
-    if isinstance(node, str):
-        try:
-            return _compile_string(node)
-        except TemplateError as exc:
-            raise TemplateError(f"{where}: {exc}") from exc
-    # Containers whose every part is constant are built once, at load (responses are only read:
-    # they go straight to orjson); mixed ones skip the calls for their constant parts.
-    if isinstance(node, list):
-        items = [_compile(item, f"{where}.{i}") for i, item in enumerate(node)]
-        if all(_is_constant(item) for item in items):
-            return _constant_render([item.constant for item in items])  # type: ignore[attr-defined]
-        return lambda env: [item(env) for item in items]
-    if isinstance(node, dict):
-        directives = [key for key in node if isinstance(key, str) and key.startswith("$")]
-        if directives:
-            return _compile_directive(node, where)
-        fields = [(str(key), _compile(value, f"{where}.{key}")) for key, value in node.items()]
-        if all(_is_constant(value) for _, value in fields):
-            return _constant_render({key: value.constant for key, value in fields})  # type: ignore[attr-defined]
-        parts = [(key, None if _is_constant(value) else value, getattr(value, "constant", None))
-                 for key, value in fields]
-        return lambda env: {key: constant if render is None else render(env) for key, render, constant in parts}
-    if node is None or isinstance(node, bool | int | float):
-        return _constant_render(node)
-    raise TemplateError(f"{where}: unsupported value of type {type(node).__name__}")
-
-
-def _compile_directive(node: dict[str, Any], where: str) -> Render:
-    keys = set(node)
-    if "$each" in keys:
-        _expect(keys, {"$each", "$template"}, {"$as"}, where)
-        source = _expr(node["$each"], f"{where}.$each")
-        name = str(node.get("$as", "item"))
-        body = _compile(node["$template"], f"{where}.$template")
-
-        def each(env: Env) -> list[Any]:
-            values = source(env)
-            if not isinstance(values, list):
-                values = [] if values is MISSING or values is None else [values]
-            out = []
-            for index, value in enumerate(values):
-                out.append(body({**env, name: value, "index": index}))
-            return out
-
-        return each
-    if "$if" in keys:
-        _expect(keys, {"$if", "$then"}, {"$else"}, where)
-        text = _expr_text(node["$if"], f"{where}.$if")
-        try:
-            cond = compile_condition(text)
-        except TemplateError as exc:
-            raise TemplateError(f"{where}.$if: {exc}") from exc
-        then = _compile(node["$then"], f"{where}.$then")
-        other = _compile(node.get("$else"), f"{where}.$else")
-        return lambda env: then(env) if cond(env) else other(env)
-    if "$merge" in keys:
-        _expect(keys, {"$merge"}, set(), where)
-        parts = node["$merge"]
-        if not isinstance(parts, list):
-            raise TemplateError(f"{where}.$merge: expected a list of objects")
-        renders = [_compile(part, f"{where}.$merge.{i}") for i, part in enumerate(parts)]
-
-        def merge(env: Env) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for render in renders:
-                value = render(env)
-                if isinstance(value, dict):
-                    out.update(value)
-            return out
-
-        return merge
-    raise TemplateError(f"{where}: unknown directive(s) {sorted(keys)} (known: $each, $if, $merge)")
+def _uses(name: str, sources: list[str]) -> bool:
+    """Whether generated ``sources`` read the generated local ``name``."""
+    word = re.compile(rf"\b{name}\b")
+    return any(word.search(source) for source in sources)
 
 
 def _expect(keys: set[str], required: set[str], optional: set[str], where: str) -> None:
@@ -366,8 +243,15 @@ def _expect(keys: set[str], required: set[str], optional: set[str], where: str) 
         raise TemplateError(f"{where}: unexpected {sorted(extra)}")
 
 
+def _expr(value: Any, where: str) -> Expression:
+    try:
+        return parse_expression(_expr_text(value, where))
+    except TemplateError as exc:
+        raise TemplateError(f"{where}: {exc}") from exc
+
+
 def _expr_text(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TemplateError(f"{where}: expected an expression string")
-    match = _PLACEHOLDER.fullmatch(value.strip())
+    match = PLACEHOLDER.fullmatch(value.strip())
     return match.group(1) if match else value.strip()

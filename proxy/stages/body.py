@@ -31,6 +31,11 @@ def _too_large(limit: int) -> GatewayError:
     return GatewayError(413, "payload_too_large", f"The request body is larger than {limit} bytes; nothing was sent.")
 
 
+def _disconnected() -> GatewayError:
+    return GatewayError(400, "bad_request", "The client disconnected before sending the whole body.",
+                        reason="client_disconnected")
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
@@ -96,29 +101,34 @@ class Body:
                 raise _too_large(limit)
         mutation = scope["method"] not in SAFE_METHODS
         if mutation or declared not in (None, "0") or "transfer-encoding" in headers:
-            ctx.body_bytes = await self._read(receive, limit)
-        if not mutation and not ctx.body_bytes:
+            # The common case, inline: the whole body in the first message.
+            first = await receive()
+            if first["type"] == "http.disconnect":
+                raise _disconnected()
+            raw: bytes = first.get("body", b"")
+            if first.get("more_body", False):
+                raw = await self._read_rest(receive, raw, limit)
+            elif len(raw) > limit:
+                raise _too_large(limit)
+            ctx.body_bytes = raw
+        else:
+            raw = b""
+        if not mutation and not raw:
             await self.app(scope, receive, send)
             return
-        raw = ctx.body_bytes
-        if not raw.strip():
+        if not raw or raw.isspace():
             ctx.body = {}
         else:
-            if not _is_json(headers.get("content-type", "")):
+            content_type = headers.get("content-type", "")
+            if content_type != "application/json" and not _is_json(content_type):
                 raise GatewayError(415, "unsupported_media_type",
                                    "Send the body as JSON with 'Content-Type: application/json'.")
             ctx.body = self._parse(raw, policy)
-        await self.app(scope, _replay(ctx.body_bytes), send)
+        await self.app(scope, _replay(raw), send)
 
-    async def _read(self, receive: Receive, limit: int) -> bytes:
-        first = await self._receive_chunk(receive)
-        if not first.get("more_body", False):  # the common case: the whole body in one message
-            body: bytes = first.get("body", b"")
-            if len(body) > limit:
-                raise _too_large(limit)
-            return body
-        chunks: list[bytes] = [first.get("body", b"")]
-        size = len(chunks[0])
+    async def _read_rest(self, receive: Receive, first: bytes, limit: int) -> bytes:
+        chunks: list[bytes] = [first]
+        size = len(first)
         try:
             async with asyncio.timeout(self.body_timeout):
                 while True:
@@ -138,8 +148,7 @@ class Body:
     async def _receive_chunk(receive: Receive) -> Message:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise GatewayError(400, "bad_request", "The client disconnected before sending the whole body.",
-                               reason="client_disconnected")
+            raise _disconnected()
         return message
 
     def _parse(self, raw: bytes, policy: Policy) -> Any:
@@ -152,13 +161,17 @@ class Body:
             raise bad_request("invalid_json", "The body must be a JSON object.")
         if raw.count(b"{") + raw.count(b"[") > self.max_depth and _depth_exceeds(body, self.max_depth):
             raise bad_request("invalid_json", f"The body is nested deeper than {self.max_depth} levels.")
-        tokens = policy.trigger_tokens
-        if tokens and (b"\\u" in raw or any(raw.count(t) > 1 for t in tokens)):
+        if policy.trigger_tokens and _may_repeat_a_trigger(raw, policy.trigger_tokens):
             names = {t.path[-1] for t in policy.body_triggers}
             if (name := _duplicate_trigger_key(raw, names)) is not None:
                 raise bad_request("ambiguous_test_mode", f"The key '{name}' appears more than once in one object.",
                                   field=name)
         return body
+
+
+def _may_repeat_a_trigger(raw: bytes, tokens: tuple[bytes, ...]) -> bool:
+    """Cheap byte test: could a flag's key appear twice (or be spelled with escapes)?"""
+    return b"\\u" in raw or any(raw.count(token) > 1 for token in tokens)
 
 
 def _replay(body: bytes) -> Receive:

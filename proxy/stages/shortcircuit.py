@@ -85,4 +85,4 @@ class ShortCircuit:
         self.metrics.short_circuit(policy.name, route.id)
         if logs.DEBUG:
             log.debug("short_circuit", route=route.id, status=variant.status)
-        await send_json(send, variant.status, body, headers)
+        await send_json(send, ctx, variant.status, body, headers)

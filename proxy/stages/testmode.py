@@ -32,6 +32,8 @@ log = structlog.get_logger("proxy.stages")
 
 def flag_value(body: Any, trigger: BodyTrigger) -> Any:
     """The flag's value, ``_ABSENT``, or raise when the body's shape makes the flag ambiguous."""
+    if len(trigger.path) == 1 and isinstance(body, dict):  # the common case: a top-level flag
+        return body.get(trigger.path[0], _ABSENT)
     node = body
     for depth, part in enumerate(trigger.path):
         if not isinstance(node, dict):
@@ -49,11 +51,11 @@ def flag_value(body: Any, trigger: BodyTrigger) -> Any:
 
 def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bool, str | None]:
     """(is_test, trigger name); raises :class:`GatewayError` when the request is ambiguous."""
-    for name in policy.misplaced_headers:
-        if name in ctx.headers:
-            raise GatewayError(400, "ambiguous_test_mode",
-                               f"The '{name}' header does not select test mode here; "
-                               f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
+    if not ctx.headers.keys().isdisjoint(policy.misplaced_headers):
+        name = next(name for name in policy.misplaced_headers if name in ctx.headers)
+        raise GatewayError(400, "ambiguous_test_mode",
+                           f"The '{name}' header does not select test mode here; "
+                           f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
     if query_string and policy.misplaced_query:
         for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
             if name in policy.misplaced_query:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import base64
+import os
 import re
 import uuid
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from proxy.policy.template import TemplateError, compile_condition, compile_template
+from proxy.policy.expression import PATH, PLACEHOLDER, parse_expression, text
+from proxy.policy.template import MISSING, TemplateError, compile_condition, compile_template, template_source
 
 ENV: dict[str, Any] = {
     "body": {
@@ -273,3 +278,272 @@ def test_compile_errors_name_the_key_path(template: Any, where: str, message: st
 def test_an_unknown_function_error_lists_the_known_ones() -> None:
     with pytest.raises(TemplateError, match=r"known: randint, token, uuid, whsec"):
         compile_template("{{ foo() }}")
+
+
+# --- generated code --------------------------------------------------------------------------------
+
+HOSTILE = [
+    '"}); import os; ({"', "'}); import os; ({'", "'''", '"""', "\\", "\\'", "\n", "\r\n", "\u2028", "\x00",
+    "{", "}", "{{", "__import__('os').system('false')", "); env.clear(); (", "x' + str(1/0) + 'y", "\ud800",
+]
+# Names the generated code may use besides its own locals (_v1...) and constants (_c0...).
+GENERATED_NAMES = re.compile(r"_v\d+|_c\d+|_M|_E|_lk|_pv|_tx|_seq|_first|env|type|str|dict|list|isinstance|enumerate")
+
+
+def assert_no_policy_text_is_code(source: str) -> None:
+    """Every name and attribute in ``source`` is the generator's own: policy text can only be a literal."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            assert GENERATED_NAMES.fullmatch(node.id), node.id
+        elif isinstance(node, ast.Attribute):
+            assert node.attr in {"get", "append", "update"}, node.attr
+        elif isinstance(node, ast.FunctionDef):
+            assert node.name == "_render"
+        elif isinstance(node, ast.Import | ast.ImportFrom | ast.Lambda | ast.Global | ast.Nonlocal):
+            raise AssertionError(ast.dump(node))
+
+
+def test_policy_text_is_never_spliced_into_code() -> None:
+    plain = [h for h in HOSTILE if "{" not in h and "}" not in h]  # braces next to a placeholder are syntax
+    args = [h for h in plain if "'" not in h and "\ud800" not in h]  # arguments are JSON (quotes: ' is ")
+    quoted = [orjson.dumps(h).decode() for h in args]
+    template = {
+        **{h: h for h in HOSTILE},
+        "list": [*HOSTILE, "{{ body.name }}"],
+        "interpolated": [f"{h}{{{{ body.name }}}}{h}" for h in plain],
+        "filters": [f"{{{{ body.missing | default({q}) }}}}" for q in quoted],
+        "excluded": [f"{{{{ body.name | exclude({q}) }}}}" for q in quoted],
+        "tokens": [f"{{{{ token({q}, 1) }}}}" for q in quoted],
+        "each": [{"$each": "body.to", "$as": h, "$template": {h: f"{{{{ index }}}}{h}"}} for h in HOSTILE],
+    }
+    source = template_source(template, bindings={HOSTILE[0]: ({HOSTILE[1]: "{{ now }}"}, "data")})
+    assert_no_policy_text_is_code(source)
+    out = render(template)
+    assert {h: out[h] for h in HOSTILE} == {h: h for h in HOSTILE}
+    assert out["list"] == [*HOSTILE, "Ada Lovelace"]
+    assert out["interpolated"] == [f"{h}Ada Lovelace{h}" for h in plain]
+    assert out["filters"] == args
+    assert out["excluded"] == ["Ada Lovelace"] * len(args)
+    assert [value[:-2] for value in out["tokens"]] == args
+    assert out["each"] == [[{h: f"0{h}"}, {h: f"1{h}"}] for h in HOSTILE]
+
+
+def test_a_template_is_one_function_with_its_constants_built_once() -> None:
+    template = {"meta": {"version": "v3", "tags": ["a", "b"]}, "id": "{{ uuid() }}", "at": "{{ now }}"}
+    render_once = compile_template(template)
+    first, second = render_once(ENV), render_once(ENV)
+    assert first["meta"] is second["meta"]  # folded at compile time, shared by every render
+    assert first["id"] != second["id"]
+    source = template_source(template)
+    assert source.count("def ") == 1 and "lambda" not in source
+
+
+def test_deep_templates_compile_past_the_parser_limits() -> None:
+    nested: Any = "{{ body.count }}"
+    for _ in range(300):
+        nested = {"k": nested, "l": ["{{ index }}", nested]} if isinstance(nested, str) else {"k": nested}
+    each: Any = "{{ item }}/{{ index }}"
+    for level in range(30):  # Python allows 20 nested blocks
+        each = {"$each": "body.only_sent", "$as": f"x{level}", "$template": [each, f"{{{{ x{level} }}}}"]}
+    choice: Any = "{{ body.name }}"
+    for _ in range(300):
+        choice = {"$if": "body.flag", "$then": choice, "$else": {"$merge": [{"a": "{{ body.count }}"}]}}
+    assert render(nested) == reference(nested, ENV)
+    assert render(each) == reference(each, ENV)
+    assert render(choice) == "Ada Lovelace"
+
+
+# --- the same answers as a plain interpreter of the documented semantics ---------------------------
+
+
+def reference_expression(text: str, env: dict[str, Any]) -> Any:
+    """An expression's value, MISSING when absent (paths go through any Mapping, and lists by index)."""
+    expr = parse_expression(text)
+    if expr.call is not None:
+        value = expr.call(*expr.args)
+    else:
+        value = env.get(expr.root, MISSING)
+        for part in expr.parts:
+            if isinstance(value, Mapping):
+                value = value.get(part, MISSING)
+            elif isinstance(value, list) and part.isdigit():
+                value = value[int(part)] if int(part) < len(value) else MISSING
+            else:
+                value = MISSING
+            if value is MISSING:
+                break
+    for flt, args in expr.filters:
+        value = flt(value, *args)
+    return value
+
+
+def reference_truthy(text: str, env: dict[str, Any]) -> bool:
+    value = reference_expression(text.removeprefix("!"), env)
+    truthy = value is not MISSING and value is not None and value is not False and value not in ("", [], {})
+    return truthy != text.startswith("!")
+
+
+def reference(node: Any, env: dict[str, Any]) -> Any:
+    """The template semantics, interpreted directly; ``$each`` extends a copy of the environment."""
+    if isinstance(node, str):
+        matches = list(PLACEHOLDER.finditer(node))
+        if not matches:
+            return node
+        if len(matches) == 1 and matches[0].span() == (0, len(node)):
+            inner = matches[0].group(1).strip()
+            if PATH.match(inner):  # a whole path: plain dicts and lists only, None when absent
+                root, *parts = inner.split(".")
+                value = env.get(root)
+                for part in parts:
+                    if isinstance(value, dict):
+                        value = value.get(part)
+                    elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                        value = value[int(part)]
+                    else:
+                        return None
+                    if value is None:
+                        return None
+                return value
+            value = reference_expression(inner, env)
+            return None if value is MISSING else value
+        return PLACEHOLDER.sub(lambda m: text(reference_expression(m.group(1), env)), node)
+    if isinstance(node, list):
+        return [reference(item, env) for item in node]
+    if isinstance(node, dict) and "$each" in node:
+        values = reference_expression(node["$each"].strip("{} "), env)
+        if not isinstance(values, list):
+            values = [] if values is MISSING or values is None else [values]
+        name = node.get("$as", "item")
+        return [reference(node["$template"], {**env, name: v, "index": i}) for i, v in enumerate(values)]
+    if isinstance(node, dict) and "$if" in node:
+        return reference(node["$then"] if reference_truthy(node["$if"], env) else node.get("$else"), env)
+    if isinstance(node, dict) and "$merge" in node:
+        merged: dict[str, Any] = {}
+        for part in node["$merge"]:
+            if isinstance(value := reference(part, env), dict):
+                merged.update(value)
+        return merged
+    if isinstance(node, dict):
+        return {str(key): reference(value, env) for key, value in node.items()}
+    return node
+
+
+class Params(Mapping[str, Any]):
+    """A read-only mapping that is not a dict (as a framework's query parameters would be)."""
+
+    def __init__(self, **items: Any) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Body(dict[str, Any]):
+    """A dict subclass: lookups must treat it as a dict."""
+
+
+ENVS: list[dict[str, Any]] = [
+    ENV,
+    {},
+    {"body": None, "path": [], "now": 0},
+    {"body": ["a", {"b": "c"}], "path": "c_1", "item": {"to": ["x"]}},
+    {"body": Body(ENV["body"]), "query": Params(limit=5, to=["q"]), "path": Params(id="p_1")},
+    {"body": {"to": "+15555550100", "channel": "sent", "count": 0, "nested": {"deep": None}, "empty": []}},
+]
+TEMPLATES: list[Any] = [
+    "{{ body.to.0 }}", "{{ body.to.5 }}", "{{ body.nested.deep.value }}", "{{ body.nested.deep.value.x }}",
+    "{{ query.limit }}", "{{ path.id }}", "{{ path }}", "{{ body.1.b }}", "{{ item.to.0 }}", "{{ nothing }}",
+    "{{ body.nothing.x | default('d') }}", "{{ query.limit | default(1) }}", "{{ body.count | str }}",
+    "{{ body.empty | length }}", "{{ body.channel | first | exclude('sent') | default('sms') }}",
+    "{{ body.to | first | upper }}", "{{ path.id | lower }}", "{{ body.nothing | str }}",
+    "{{ body.missing | str }}", "{{ body.variables | str }}", "{{ body.ratio | default(1) }}",
+    "q={{ query.limit }}&to={{ query.to }}&id={{ path.id }}", "{{ body.flag }}{{ body.off }}{{ body.nothing }}",
+    "[{{ body.variables }}|{{ body.to | first }}|{{ body.count | exclude(3) }}]",
+    {"$each": "body.to", "$template": {"to": "{{ item }}", "n": "{{ index }}", "c": "{{ body.count }}"}},
+    {"$each": "query.to", "$as": "body", "$template": ["{{ body }}", "{{ body.to }}", "{{ item }}"]},
+    {"$each": "body.channel | first", "$as": "index", "$template": "{{ index }}"},
+    {"$each": "body", "$template": {"$each": "item", "$template": "{{ item }}"}},
+    {"$if": "body.count", "$then": {"$each": "body.to", "$template": "{{ item }}"}, "$else": "none"},
+    {"$if": "!body.nested.deep", "$then": "{{ body.nested }}", "$else": {"$merge": ["{{ body.nested }}", {"x": 1}]}},
+    {"$if": "query.limit | default(0)", "$then": "{{ query.limit }}"},
+    {"$merge": ["{{ body.variables }}", {"name": "{{ body.name | upper }}"}, "{{ body.to }}", {"$merge": []}]},
+    {"a": ["{{ body.to.1 }}", 1, None, {"b": "{{ path.id }}"}], "c": {"d": True}, "e": "{{ body.count }}"},
+]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("env_index", range(len(ENVS)))
+def test_renders_as_the_reference_interpreter(template: Any, env_index: int) -> None:
+    env = ENVS[env_index]
+    assert compile_template(template)(env) == reference(template, env)
+    envelope = {"success": True, "data": "{{ data }}", "id": "{{ data.id }}", "raw": "<{{ data.id }}>"}
+    data = {"id": "{{ path.id }}", "value": template}
+    bound = compile_template(envelope, "test_mode.envelope", {"data": (data, "routes.0.data")})
+    assert bound(env) == reference(envelope, {**env, "data": reference(data, env)})
+
+
+@pytest.mark.parametrize("condition", [
+    "body.count", "!body.count", "body.nested.deep", "!body.to.1", "query.limit", "!path.id", "body.empty",
+    "body.channel | first | exclude('sent')", "!body.missing | default(0)", "path",
+])
+@pytest.mark.parametrize("env_index", range(len(ENVS)))
+def test_conditions_match_the_reference(condition: str, env_index: int) -> None:
+    env = ENVS[env_index]
+    assert compile_condition(condition)(env) is reference_truthy(condition, env)
+
+
+# --- bindings: the envelope around a route's data ---------------------------------------------------
+
+
+def test_a_binding_is_rendered_once_and_seen_wherever_the_template_names_it() -> None:
+    envelope = {"data": "{{ data }}", "again": "{{ data }}", "id": "{{ data.id }}", "text": "id={{ data.id }}",
+                "list": {"$each": "body.to", "$as": "data", "$template": "{{ data }}"}}
+    bound = compile_template(envelope, "test_mode.envelope", {"data": ({"id": "{{ uuid() }}"}, "routes.0.data")})
+    out = bound(ENV)
+    assert out["data"] is out["again"]
+    assert out["id"] == out["data"]["id"] and out["text"] == f"id={out['data']['id']}"
+    assert out["list"] == ENV["body"]["to"]  # $as shadows the binding
+    assert bound(ENV)["id"] != out["id"]
+
+
+def test_a_binding_error_names_the_binding_key_path() -> None:
+    with pytest.raises(TemplateError, match=r"^routes\.3\.test_response\.0\.data\.x: unknown function nope\(\)"):
+        compile_template({"data": "{{ data }}"}, "test_mode.envelope",
+                         {"data": ({"x": "{{ nope() }}"}, "routes.3.test_response.0.data")})
+
+
+# --- uuid --------------------------------------------------------------------------------------------
+
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def test_uuids_are_distinct_rfc_4122_version_4_strings_across_batches() -> None:
+    draw = compile_template("{{ uuid() }}")
+    values = [draw(ENV) for _ in range(2000)]
+    assert len(set(values)) == len(values)
+    assert all(UUID4.fullmatch(v) for v in values)
+    assert all(str(uuid.UUID(v)) == v and uuid.UUID(v).variant == uuid.RFC_4122 for v in values)
+    assert {v[19] for v in values} == set("89ab") and {v[15] for v in values} == set("0123456789abcdef")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_does_not_repeat_its_parents_uuids() -> None:
+    draw = compile_template("{{ uuid() }}")
+    draw(ENV)  # the parent now holds a partly used batch
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, draw(ENV).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert UUID4.fullmatch(child)
+    assert child != draw(ENV)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import fastjsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -123,11 +122,7 @@ DOT = validator(style=dot_path)
 
 def fast_accepts(v: BodyValidator, body: Any) -> bool:
     assert v.fast is not None
-    try:
-        v.fast(body)
-    except fastjsonschema.JsonSchemaValueException:
-        return False
-    return True
+    return bool(v.fast.is_valid(body))
 
 
 def slow_accepts(v: BodyValidator, body: Any) -> bool:
@@ -299,6 +294,50 @@ def test_formats_are_checked_alike_by_both_validators(fmt: str, value: str, vali
 def test_an_unknown_format_is_ignored_by_both_validators() -> None:
     v = validator({"type": "string", "format": "no-such-format"})
     assert fast_accepts(v, "anything") and slow_accepts(v, "anything")
+
+
+@pytest.mark.parametrize("fmt", ["json-pointer", "uri-reference", "idn-email", "iri", "uri-template"])
+def test_a_format_the_gateway_does_not_check_is_unchecked_by_both(fmt: str) -> None:
+    v = validator({"type": "string", "format": fmt})
+    assert fast_accepts(v, "not valid at all \\ ~2") and slow_accepts(v, "not valid at all \\ ~2")
+
+
+PATTERN_CASES = [
+    # Python's \Z (end of string): the Rust engine has no \Z, so patterns run in Python for both.
+    (r"^[^;\r\n]*\Z", "plain text", True),
+    (r"^[^;\r\n]*\Z", "semi;colon", False),
+    (r"^[^;\r\n]*\Z", "new\nline", False),
+    (r"^[!-9;-~]+\Z", "X-Custom-Header", True),
+    (r"^[!-9;-~]+\Z", "Bad:Header", False),
+    (r"[0-9]{3}", "abc123def", True),  # search, not match: unanchored like JSON Schema's pattern
+    (r"(?i)^abc$", "ABC", True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "value", "valid"), PATTERN_CASES)
+def test_a_pattern_means_the_same_to_both_validators(pattern: str, value: str, valid: bool) -> None:
+    v = validator({"type": "object", "properties": {"v": {"type": "string", "pattern": pattern}}})
+    assert fast_accepts(v, {"v": value}) is valid
+    assert slow_accepts(v, {"v": value}) is valid
+
+
+def test_patterns_are_found_wherever_a_subschema_can_be_but_data_is_left_alone() -> None:
+    v = validator({
+        "type": "object",
+        "properties": {
+            "enum": {"type": "string", "pattern": r"^a+\Z"},  # a property named like a keyword
+            "pattern": {"type": "string", "pattern": r"^b+\Z"},
+            "list": {"type": "array", "items": {"anyOf": [{"pattern": r"^c\Z"}, {"type": "integer"}]}},
+            "kind": {"enum": [{"pattern": "x"}]},  # data that looks like a schema
+        },
+        "additionalProperties": {"pattern": r"^d\Z"},
+    })
+    good = {"enum": "aa", "pattern": "bb", "list": ["c", 1], "kind": {"pattern": "x"}, "extra": "d"}
+    assert fast_accepts(v, good) and slow_accepts(v, good)
+    for key, bad in [("enum", "ab"), ("pattern", "bc"), ("list", ["c", "cc"]), ("kind", {"pattern": "y"}),
+                     ("extra", "dd")]:
+        body = {**good, key: bad}
+        assert not fast_accepts(v, body) and not slow_accepts(v, body), key
 
 
 _FORMAT_VALIDATORS = {name: validator({"type": "string", "format": name}) for name in [*FORMATS, "regex"]}

@@ -43,6 +43,7 @@ class Terminal:
             "body": None if ctx.body is NO_BODY else ctx.body,
         }
         body = orjson.dumps(snapshot)
+        ctx.status = 299  # a sender records the status (observe's contract)
         await send({"type": "http.response.start", "status": 299,
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body})

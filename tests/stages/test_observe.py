@@ -71,6 +71,7 @@ async def test_one_canonical_log_line_and_metrics(sent: Policy) -> None:
         assert found is not None
         ctx.route = found[0]
         ctx.mark("testmode")
+        ctx.status = 201  # senders record the status: observe's contract
         await send({"type": "http.response.start", "status": 201, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
