@@ -116,9 +116,9 @@ class Metrics:
     def observe_stages(self, marks: list[tuple[str, float]], end: float) -> None:
         """Each stage's own time: from its mark to the next one (the last one's to ``end``)."""
         rows, bounds = self._stage_rows, self.stage_seconds.bounds
-        last = len(marks) - 1
-        for index, (stage, at) in enumerate(marks):
-            seconds = (marks[index + 1][1] if index < last else end) - at
+        later = end
+        for stage, at in reversed(marks):
+            seconds, later = later - at, at
             row = rows.get(stage)
             if row is None:
                 row = rows[stage] = self.stage_seconds.values[(stage,)] = [0.0] * (len(bounds) + 2)

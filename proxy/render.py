@@ -40,11 +40,8 @@ async def send_json(
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-    })
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -26,6 +26,11 @@ from proxy.render import error_response, send_json
 log = structlog.get_logger("proxy.request")
 
 
+def _ms(seconds: float) -> float:
+    """Milliseconds to the microsecond (``round(x, 3)`` formats a string inside: 3x the cost)."""
+    return int(seconds * 1_000_000) / 1000
+
+
 def _request_id_suffixes(batch: int = 256) -> Iterator[str]:
     """96 random bits per request id, read from the OS ``batch`` ids at a time (one syscall, not one each)."""
     while True:
@@ -90,17 +95,18 @@ class Observe:
         end = time.perf_counter()
         self.metrics.observe_stages(ctx.marks, end)
         policy = ctx.policy.name if ctx.policy else "none"
+        route, mode = ctx.route_label, ctx.mode_label
         duration = end - ctx.started
-        self.metrics.count_request(policy, ctx.route_label, ctx.mode_label, ctx.status or 500, duration)
+        self.metrics.count_request(policy, route, mode, ctx.status or 500, duration)
         fields: dict[str, Any] = {
             "request_id": ctx.request_id,
             "method": scope["method"],
             "path": ctx.route.path.text if ctx.route else mask_text(scope["path"])[:200],
             "policy": policy,
-            "route": ctx.route_label,
-            "mode": ctx.mode_label,
+            "route": route,
+            "mode": mode,
             "status": ctx.status,
-            "duration_ms": round(duration * 1000, 3),
+            "duration_ms": _ms(duration),
         }
         if ctx.key is not None:
             fields["key_id"] = ctx.key.key_id
@@ -111,7 +117,7 @@ class Observe:
         if ctx.outcome:
             fields["outcome"] = ctx.outcome
         if ctx.upstream_seconds is not None:
-            fields["upstream_ms"] = round(ctx.upstream_seconds * 1000, 3)
+            fields["upstream_ms"] = _ms(ctx.upstream_seconds)
         if self.canonical is not None:
             self.canonical.write(fields)
         else:

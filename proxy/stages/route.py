@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from proxy.context import context_of
+from proxy.context import RequestContext, context_of
 from proxy.errors import GatewayError
 from proxy.policy.model import Policy, PolicySet, Route
 
@@ -33,22 +33,17 @@ class RouteStage:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context_of(scope)
         ctx.mark("route")
-        headers: dict[str, str] = {}
-        duplicates: set[str] = set()
         raw_headers = scope["headers"]
-        size = 0
-        for raw_name, raw_value in raw_headers:
-            size += len(raw_name) + len(raw_value)
-            name = raw_name.decode("latin-1").lower()
-            if name in headers:
-                duplicates.add(name)
-            else:
-                headers[name] = raw_value.decode("latin-1")
-        if size > self.max_header_bytes or len(raw_headers) > self.max_headers:
-            raise GatewayError(431, "headers_too_large", "The request headers are too many or too large.")
+        if len(raw_headers) > self.max_headers:
+            raise _too_large()
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
+        if len(headers) == len(raw_headers):  # the common case: every name once
+            size = sum(map(len, headers)) + sum(map(len, headers.values()))
+        else:
+            headers, size = _first_values(ctx, raw_headers)
+        if size > self.max_header_bytes:
+            raise _too_large()
         ctx.headers = headers
-        if duplicates:
-            ctx.duplicate_headers = frozenset(duplicates)
         path: str = scope["path"]
         if "/." in path:
             segments = path.split("/")
@@ -89,6 +84,26 @@ class RouteStage:
                 prefix, policy = best[0]
                 return policy, prefix
         raise GatewayError(404, "not_found", f"No provider policy serves {path[:100]!r}.", reason="no_policy")
+
+
+def _too_large() -> GatewayError:
+    return GatewayError(431, "headers_too_large", "The request headers are too many or too large.")
+
+
+def _first_values(ctx: RequestContext, raw_headers: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], int]:
+    """Headers by name, first value wins; names given more than once go to ``ctx.duplicate_headers``."""
+    headers: dict[str, str] = {}
+    duplicates: set[str] = set()
+    size = 0
+    for raw_name, raw_value in raw_headers:
+        size += len(raw_name) + len(raw_value)
+        name = raw_name.decode("latin-1").lower()
+        if name in headers:
+            duplicates.add(name)
+        else:
+            headers[name] = raw_value.decode("latin-1")
+    ctx.duplicate_headers = frozenset(duplicates)
+    return headers, size
 
 
 def _exact_routes(policies: PolicySet) -> dict[tuple[str, str], tuple[Policy, Route, str]]:

@@ -95,8 +95,10 @@ class TestMode:
         is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))
         ctx.test_mode = is_test
         prefix = policy.test_request_id_prefix if is_test else policy.live_request_id_prefix
-        ctx.request_id = prefix + ctx.request_id_suffix
-        REQUEST_ID.set(ctx.request_id)  # observe resets it when the request ends
+        request_id = prefix + ctx.request_id_suffix
+        if request_id != ctx.request_id:
+            ctx.request_id = request_id
+            REQUEST_ID.set(request_id)  # observe resets it when the request ends
         if logs.DEBUG:
             log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
         await self.app(scope, receive, send)
