@@ -53,11 +53,11 @@ class CanonicalLog:
         self._second: tuple[int, str] = (0, "")
 
     def _timestamp(self) -> str:
-        now = time.time()
-        whole = int(now)
+        micros = time.time_ns() // 1000
+        whole = micros // 1_000_000
         if self._second[0] != whole:
             self._second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-        return f"{self._second[1]}.{int((now - whole) * 1_000_000):06d}Z"
+        return "%s.%06dZ" % (self._second[1], micros % 1_000_000)  # noqa: UP031 (faster than an f-string spec)
 
     def write(self, fields: dict[str, Any]) -> None:
         if not self.enabled:
