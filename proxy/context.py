@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
@@ -54,6 +55,13 @@ class RequestContext:
     @property
     def mode_label(self) -> str:
         return "undecided" if self.test_mode is None else ("test" if self.test_mode else "live")
+
+
+def begin(scope: Scope, stage: str) -> RequestContext:
+    """The request's context, with ``stage``'s start marked: the first line of every stage (one call, not two)."""
+    ctx: RequestContext = scope[SCOPE_KEY]
+    ctx.marks.append((stage, perf_counter()))
+    return ctx
 
 
 def context_of(scope: Scope) -> RequestContext:

@@ -40,7 +40,7 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from proxy import logs
-from proxy.context import RequestContext, context_of
+from proxy.context import RequestContext, begin
 from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy, PolicySet
@@ -154,8 +154,7 @@ class Forward:
         return out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("forward")
+        ctx = begin(scope, "forward")
         policy = self._recheck(ctx, scope)
         session = self.sessions.get(policy.name)
         if session is None:

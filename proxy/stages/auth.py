@@ -18,7 +18,7 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy import logs
-from proxy.context import context_of
+from proxy.context import begin
 from proxy.errors import GatewayError
 from proxy.keys.identity import KeyIdentity, digest
 from proxy.keys.passthrough import PassthroughVerifier
@@ -53,8 +53,7 @@ class Auth:
         self._passthrough: dict[tuple[str, str], KeyIdentity] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("auth")
+        ctx = begin(scope, "auth")
         policy = ctx.policy
         assert policy is not None
         presented = self._presented(policy, ctx.headers, ctx.duplicate_headers)

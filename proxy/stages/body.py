@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxy.context import context_of
+from proxy.context import begin
 from proxy.errors import GatewayError, bad_request
 from proxy.policy.model import Policy
 from proxy.stages.permission import SAFE_METHODS
@@ -85,8 +85,7 @@ class Body:
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("body")
+        ctx = begin(scope, "body")
         policy = ctx.policy
         assert policy is not None
         limit = self.max_body_bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from proxy.context import context_of
+from proxy.context import begin
 from proxy.errors import GatewayError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -21,8 +21,7 @@ class Permission:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("permission")
+        ctx = begin(scope, "permission")
         policy, key = ctx.policy, ctx.key
         assert policy is not None and key is not None
         if ctx.route is not None:

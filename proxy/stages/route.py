@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from proxy.context import RequestContext, context_of
+from proxy.context import RequestContext, begin
 from proxy.errors import GatewayError
 from proxy.policy.model import Policy, PolicySet, Route
 
@@ -31,8 +31,7 @@ class RouteStage:
         self.exact = _exact_routes(policies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("route")
+        ctx = begin(scope, "route")
         raw_headers = scope["headers"]
         if len(raw_headers) > self.max_headers:
             raise _too_large()

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy import logs
 from proxy.clock import utc_iso
-from proxy.context import NO_BODY, RequestContext, context_of
+from proxy.context import NO_BODY, RequestContext, begin
 from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.render import JSON, send_json
@@ -46,8 +46,7 @@ class ShortCircuit:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("shortcircuit")
+        ctx = begin(scope, "shortcircuit")
         if ctx.test_mode is False:
             await self.app(scope, receive, send)
             return

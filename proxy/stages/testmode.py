@@ -21,7 +21,7 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy import logs
-from proxy.context import NO_BODY, RequestContext, context_of
+from proxy.context import NO_BODY, RequestContext, begin
 from proxy.errors import GatewayError, bad_request
 from proxy.logs import REQUEST_ID
 from proxy.policy.model import BodyTrigger, Policy
@@ -88,8 +88,7 @@ class TestMode:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("testmode")
+        ctx = begin(scope, "testmode")
         policy = ctx.policy
         assert policy is not None
         is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))

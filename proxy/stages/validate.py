@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from proxy.context import NO_BODY, context_of
+from proxy.context import NO_BODY, begin
 from proxy.errors import GatewayError
 
 
@@ -21,8 +21,7 @@ class Validate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = context_of(scope)
-        ctx.mark("validate")
+        ctx = begin(scope, "validate")
         route, policy = ctx.route, ctx.policy
         assert policy is not None
         if route is not None and ctx.body is not NO_BODY and (ctx.test_mode or policy.validate_live):
