@@ -74,13 +74,21 @@ def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bo
             raise bad_request("invalid_test_flag",
                               body_trigger.message or f"'{body_trigger.name}' must be a boolean (true or false).",
                               field=body_trigger.field or body_trigger.name)
-    key = ctx.key
-    if key is not None and trigger is None:
-        if key.mode == "test":
-            trigger = "key:issued_test"
-        elif key.presented.startswith(policy.key_prefix_triggers):
-            trigger = "key:prefix"
+    if trigger is None:
+        trigger = key_trigger(policy, ctx)
     return trigger is not None, trigger
+
+
+def key_trigger(policy: Policy, ctx: RequestContext) -> str | None:
+    """The trigger a key alone sets: an issued test key, or a key with a test prefix (``sk_test_``)."""
+    key = ctx.key
+    if key is None:
+        return None
+    if key.mode == "test":
+        return "key:issued_test"
+    if key.presented.startswith(policy.key_prefix_triggers):
+        return "key:prefix"
+    return None
 
 
 class TestMode:
@@ -91,13 +99,25 @@ class TestMode:
         ctx = begin(scope, "testmode")
         policy = ctx.policy
         assert policy is not None
-        is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))
+        try:
+            is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))
+        except GatewayError:
+            # Refused either way; but with a test key it is a test request, and its error says so
+            # (``req_test_`` id, the policy's test headers), like every other answer to that key.
+            if (trigger := key_trigger(policy, ctx)) is not None:
+                ctx.trigger = trigger
+                self._decided(policy, ctx, True)
+            raise
+        self._decided(policy, ctx, is_test)
+        if logs.DEBUG:
+            log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _decided(policy: Policy, ctx: RequestContext, is_test: bool) -> None:
         ctx.test_mode = is_test
         prefix = policy.test_request_id_prefix if is_test else policy.live_request_id_prefix
         request_id = prefix + ctx.request_id_suffix
         if request_id != ctx.request_id:
             ctx.request_id = request_id
             REQUEST_ID.set(request_id)  # observe resets it when the request ends
-        if logs.DEBUG:
-            log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
-        await self.app(scope, receive, send)

@@ -57,6 +57,27 @@ async def test_wrong_type_flag_is_400_and_never_passes(sent: Policy, flag: str, 
     assert terminal.calls == 0
 
 
+@pytest.mark.parametrize("key", [issued("test", key="sk_test_gw_x"), passthrough("sk_test_abc")])
+async def test_a_refused_request_with_a_test_key_is_answered_as_a_test(sent: Policy, key: Any) -> None:
+    client, terminal = harness(ModeStage, seed(sent, "POST", "/v3/contacts", key=key, body={"test_mode": "true"}))
+    async with client:
+        response = await client.post("/v3/contacts")
+    assert response.status_code == 400
+    assert response.headers["x-test-mode"] == "true"
+    assert response.headers["x-request-id"].startswith("req_test_")
+    assert response.json()["meta"]["request_id"] == response.headers["x-request-id"]
+    assert terminal.calls == 0
+
+
+async def test_a_refused_request_with_a_live_key_keeps_its_live_id(sent: Policy) -> None:
+    client, _ = harness(ModeStage, seed(sent, "POST", "/v3/contacts", key=LIVE, body={"sandbox": 1}))
+    async with client:
+        response = await client.post("/v3/contacts")
+    assert response.status_code == 400
+    assert "x-test-mode" not in response.headers
+    assert not response.headers["x-request-id"].startswith("req_test_")
+
+
 @pytest.mark.parametrize(
     ("headers", "query"),
     [({"x-test-mode": "true"}, ""), ({}, "test_mode=true"), ({}, "sandbox=1"), ({"x-sandbox": "1"}, "")],
