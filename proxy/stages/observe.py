@@ -22,6 +22,7 @@ from proxy.logs import REQUEST_ID, CanonicalLog
 from proxy.masking import mask_text
 from proxy.metrics import Metrics
 from proxy.render import error_response, send_json
+from proxy.stages.testmode import decide_by_key
 
 log = structlog.get_logger("proxy.request")
 
@@ -83,6 +84,7 @@ class Observe:
             REQUEST_ID.reset(bound)
 
     async def _reject(self, ctx: RequestContext, error: GatewayError, send: Send) -> None:
+        decide_by_key(ctx)  # a test key's request is answered as a test, even when refused early
         ctx.reject_reason = error.reason
         if error.outcome:
             ctx.outcome = error.outcome

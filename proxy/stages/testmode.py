@@ -91,6 +91,24 @@ def key_trigger(policy: Policy, ctx: RequestContext) -> str | None:
     return None
 
 
+def decide_by_key(ctx: RequestContext) -> None:
+    """For a request refused before (or while) its mode was decided: with a test key it is a test
+    request all the same, and its error says so (``req_test_`` id, the policy's test headers), like
+    every other answer to that key. Called by *observe* before it renders an error."""
+    if ctx.test_mode is None and ctx.policy is not None and (trigger := key_trigger(ctx.policy, ctx)) is not None:
+        ctx.trigger = trigger
+        _decided(ctx.policy, ctx, True)
+
+
+def _decided(policy: Policy, ctx: RequestContext, is_test: bool) -> None:
+    ctx.test_mode = is_test
+    prefix = policy.test_request_id_prefix if is_test else policy.live_request_id_prefix
+    request_id = prefix + ctx.request_id_suffix
+    if request_id != ctx.request_id:
+        ctx.request_id = request_id
+        REQUEST_ID.set(request_id)  # observe resets it when the request ends
+
+
 class TestMode:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -102,22 +120,9 @@ class TestMode:
         try:
             is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))
         except GatewayError:
-            # Refused either way; but with a test key it is a test request, and its error says so
-            # (``req_test_`` id, the policy's test headers), like every other answer to that key.
-            if (trigger := key_trigger(policy, ctx)) is not None:
-                ctx.trigger = trigger
-                self._decided(policy, ctx, True)
+            decide_by_key(ctx)
             raise
-        self._decided(policy, ctx, is_test)
+        _decided(policy, ctx, is_test)
         if logs.DEBUG:
             log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
         await self.app(scope, receive, send)
-
-    @staticmethod
-    def _decided(policy: Policy, ctx: RequestContext, is_test: bool) -> None:
-        ctx.test_mode = is_test
-        prefix = policy.test_request_id_prefix if is_test else policy.live_request_id_prefix
-        request_id = prefix + ctx.request_id_suffix
-        if request_id != ctx.request_id:
-            ctx.request_id = request_id
-            REQUEST_ID.set(request_id)  # observe resets it when the request ends

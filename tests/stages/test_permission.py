@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from proxy.policy.model import Policy
@@ -32,3 +34,16 @@ async def test_scopes(sent: Policy, scopes: tuple[str, ...], method: str, path: 
     if not allowed:
         assert response.json()["error"]["code"] == "AUTH_002"
         assert terminal.calls == 0
+
+
+@pytest.mark.parametrize(("key", "test"), [(issued("test", scopes=("contacts:read",), key="sk_test_gw_x"), True),
+                                           (issued("live", scopes=("contacts:read",)), False)])
+async def test_a_refusal_says_test_mode_exactly_when_the_key_does(sent: Policy, key: Any, test: bool) -> None:
+    client, terminal = harness(Permission, seed(sent, "POST", "/v3/contacts", key=key))
+    async with client:
+        response = await client.post("/v3/contacts")
+    assert response.status_code == 403
+    assert (response.headers.get("x-test-mode") == "true") is test
+    assert response.headers["x-request-id"].startswith("req_test_") is test
+    assert response.json()["meta"]["request_id"] == response.headers["x-request-id"]
+    assert terminal.calls == 0
