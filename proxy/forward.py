@@ -11,7 +11,7 @@ faster than the httpx API over an aiohttp transport on this kind of machine
 * The response streams back as it arrives (bounded memory: aiohttp pauses reading while uvicorn
   applies back-pressure to the client).
 * Deadlines: ``connect_timeout`` for the TCP connect (and pool wait), ``total_timeout`` for the
-  whole exchange.
+  whole exchange (:mod:`proxy.deadline`: no loop timer per request; it fires at most 50 ms late).
 * Never retried once bytes may have left (nginx's rule since 1.9.13); aiohttp's own retry of
   idempotent methods on a reused connection is switched off.
 
@@ -41,6 +41,7 @@ from yarl import URL
 
 from proxy import logs
 from proxy.context import RequestContext, begin
+from proxy.deadline import Deadlines
 from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy, PolicySet
@@ -78,8 +79,10 @@ class Forward:
         self.limits = limits
         self.metrics = metrics
         self.sessions: dict[str, aiohttp.ClientSession] = {}
+        self.deadlines = Deadlines()  # asyncio.timeout() would arm a loop timer per request
 
     async def start(self) -> None:
+        self.deadlines.start()
         for policy in self.policies.policies:
             connect = policy.connect_timeout or self.limits.upstream_connect_timeout
             session = aiohttp.ClientSession(
@@ -104,6 +107,7 @@ class Forward:
         for session in self.sessions.values():
             await session.close()
         self.sessions.clear()
+        await self.deadlines.stop()
 
     def _recheck(self, ctx: RequestContext, scope: Scope) -> Policy:
         """Re-derive live-ness independently of the earlier stages' verdict."""
@@ -171,7 +175,7 @@ class Forward:
         end_at = loop.time() + deadline
         whole: bytes | None = None
         try:
-            async with asyncio.timeout_at(end_at):  # one deadline for the whole exchange
+            async with self.deadlines.at(end_at):  # one deadline for the whole exchange
                 response = await session.request(
                     scope["method"], URL(url, encoded=True), data=ctx.body_bytes or None,
                     headers=headers, allow_redirects=False, compress=None,
@@ -215,7 +219,7 @@ class Forward:
         ctx.status = response.status
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
-            async with asyncio.timeout_at(end_at):
+            async with self.deadlines.at(end_at):
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (aiohttp.ClientError, TimeoutError) as exc:
