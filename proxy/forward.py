@@ -58,6 +58,7 @@ HOP_BY_HOP = frozenset({
 })
 # Set by the client library from the URL and body, or by the gateway itself.
 _REQUEST_DROP = frozenset({b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+_REQUEST_DROP_ALL = HOP_BY_HOP | _REQUEST_DROP
 _MAX_UPSTREAM_HEADERS = 100
 _WHOLE_BODY_MAX = 64 * 1024  # larger bodies, or bodies of unknown length, stream
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
@@ -125,14 +126,16 @@ class Forward:
 
     def _headers(self, scope: Scope, ctx: RequestContext, policy: Policy) -> list[tuple[str, str]]:
         raw: list[tuple[bytes, bytes]] = scope["headers"]
-        drop = HOP_BY_HOP | _REQUEST_DROP | _connection_named(raw)
         key = ctx.key
         assert key is not None
         key_header = policy.keys.header.encode()
+        drop = _REQUEST_DROP_ALL
         if key.kind == "issued":
             # Auth let another credential header through only because it carries the same issued key:
             # the issued key must never reach the provider, so that copy is dropped, not forwarded.
             drop = drop | {h.encode() for h in policy.keys.conflicting_headers}
+        if "connection" in ctx.headers:  # RFC 9110 §7.6.1: the headers it names are hop-by-hop too
+            drop = drop | _connection_named(raw)
         out: list[tuple[str, str]] = []
         for name, value in raw:
             lname = name.lower()
@@ -211,8 +214,13 @@ class Forward:
             self.metrics.upstream_failure(ctx.policy.name if ctx.policy else "none", "unknown", "too_many_headers")
             raise GatewayError(502, "upstream_bad_response", "The provider's response had too many headers.",
                                outcome="unknown", reason="too_many_headers")
-        drop = HOP_BY_HOP | _connection_named(raw)
-        return [(name.lower(), value) for name, value in raw if name.lower() not in drop]
+        drop = HOP_BY_HOP | _connection_named(raw) if "Connection" in response.headers else HOP_BY_HOP
+        out: list[tuple[bytes, bytes]] = []
+        for name, value in raw:
+            lname = name.lower()
+            if lname not in drop:
+                out.append((lname, value))
+        return out
 
     async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext) -> None:
         headers = self._response_headers(response, ctx)
