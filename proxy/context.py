@@ -38,7 +38,7 @@ class RequestContext:
     body: Any = NO_BODY
     test_mode: bool | None = None  # None until the testmode stage decides
     trigger: str | None = None
-    status: int = 0
+    status: int = 0  # set when the response starts (send_json, forward): observe reads it
     reject_reason: str | None = None
     outcome: str | None = None
     upstream_seconds: float | None = None

@@ -1,7 +1,10 @@
 """Stage 1, *observe*: request id, overload shedding, the canonical log line, metrics, and the
 one ``except`` that turns a raised :class:`GatewayError` into a response (:mod:`proxy.render`).
 
-Reads: nothing. Writes: creates the :class:`RequestContext` under ``scope[SCOPE_KEY]``.
+Reads: ``ctx.status`` (set by whoever starts the response: :func:`proxy.render.send_json` or
+:mod:`proxy.forward`), which tells it whether an error can still be answered. Writes: creates the
+:class:`RequestContext` under ``scope[SCOPE_KEY]``; for a refused request made with a test key, the
+test-mode decision (:func:`proxy.stages.testmode.decide_by_key`).
 Ends a request with: whatever an inner stage raised (its status, in the route's dialect);
 503 ``overloaded`` (+ ``Retry-After``) past ``max_in_flight``; 500 ``internal_error`` on a bug.
 """
