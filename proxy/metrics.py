@@ -110,16 +110,8 @@ class Metrics:
         yield GaugeMetricFamily("testmode_proxy_in_flight", "Requests being handled.", value=self.in_flight())
 
     def count_request(self, policy: str, route: str, mode: str, status: int, seconds: float) -> None:
-        # Both updates inline: this runs on every request.
-        counts = self.requests.values
-        labels = (policy, route, mode, _STATUS_CLASSES[status // 100] if status < 600 else "5xx")
-        counts[labels] = counts.get(labels, 0.0) + 1.0
-        histogram = self.request_seconds
-        row = histogram.values.get((policy, mode))
-        if row is None:
-            row = histogram.values[(policy, mode)] = [0.0] * (len(histogram.bounds) + 2)
-        row[bisect_left(histogram.bounds, seconds)] += 1
-        row[-1] += seconds
+        self.requests.inc((policy, route, mode, _STATUS_CLASSES[status // 100] if status < 600 else "5xx"))
+        self.request_seconds.observe((policy, mode), seconds)
 
     def observe_stages(self, marks: list[tuple[str, float]], end: float) -> None:
         """Each stage's own time: from its mark to the next one (the last one's to ``end``)."""

@@ -117,11 +117,8 @@ class TestMode:
         ctx = begin(scope, "testmode")
         policy = ctx.policy
         assert policy is not None
-        try:
-            is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))
-        except GatewayError:
-            decide_by_key(ctx)
-            raise
+        # Refused here, the request is still decided by its key alone: observe calls decide_by_key().
+        is_test, ctx.trigger = decide(policy, ctx, scope.get("query_string", b""))
         _decided(policy, ctx, is_test)
         if logs.DEBUG:
             log.debug("mode_decided", mode=ctx.mode_label, trigger=ctx.trigger)
