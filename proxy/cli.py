@@ -36,6 +36,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         server_header=False,
         date_header=False,  # a provider's Date passes through; gateway-made responses add their own
+        # The forwarding stage extends X-Forwarded-For itself; uvicorn's proxy-headers mode would first
+        # replace the peer address with the chain's last entry, which would then appear twice.
+        proxy_headers=False,
         timeout_graceful_shutdown=20,
         timeout_keep_alive=30,
     )

@@ -51,6 +51,21 @@ def test_live_request_is_forwarded_untouched(client: httpx.Client, keys: Keys, r
     assert headers["x-forwarded-proto"] == "http"
 
 
+def test_forwarded_for_chain_gets_the_peer_appended_once(client: httpx.Client, keys: Keys, recorder: Provider) -> None:
+    """A front proxy's X-Forwarded-For/-Proto are extended, not rewritten: the gateway appends its own peer.
+
+    (uvicorn's proxy-headers mode would first replace the peer with the last forwarded address,
+    which the chain would then name twice.)"""
+    response = client.post("/v3/contacts", json={"phone_number": "+15555550100"},
+                           headers={"x-api-key": keys.sent_live, "X-Forwarded-For": "203.0.113.7",
+                                    "X-Forwarded-Proto": "https"})
+    assert response.status_code == 201
+    [record] = recorder.records()
+    headers = dict(record["headers"])
+    assert headers["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert headers["x-forwarded-proto"] == "https"
+
+
 def test_mount_prefix_is_removed_before_forwarding(client: httpx.Client, keys: Keys, recorder: Provider) -> None:
     response = client.post("/sent/v3/contacts", headers={"x-api-key": keys.sent_live},
                            json={"phone_number": "+15555550100"})
