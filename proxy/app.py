@@ -20,6 +20,7 @@ from proxy.admin import ADMIN_PATHS, admin_routes
 from proxy.forward import Forward
 from proxy.keys.passthrough import PassthroughVerifier
 from proxy.keys.registry import KeyRegistry
+from proxy.ledger import Ledger
 from proxy.logs import CanonicalLog
 from proxy.metrics import Metrics
 from proxy.pipeline import build, stages
@@ -44,6 +45,7 @@ class Gateway:
         self.policies = policies or load_policies(settings.policies_dir, settings.upstreams)
         self.metrics = Metrics(registry or CollectorRegistry())
         self.canonical = canonical
+        self.ledger = Ledger(self.metrics, canonical)
         self.registry = KeyRegistry(settings.keys_file)
         self.verify_client = httpx.AsyncClient(
             transport=verify_transport, trust_env=False, follow_redirects=False,
@@ -75,6 +77,7 @@ class Gateway:
             self.ready = False
             await self.forward.close()
             await self.verify_client.aclose()
+            self.ledger.flush()
             if self.canonical is not None:
                 self.canonical.flush()
 

@@ -52,17 +52,18 @@ class CanonicalLog:
         self._timer: asyncio.TimerHandle | None = None
         self._second: tuple[int, str] = (0, "")
 
-    def _timestamp(self) -> str:
-        micros = time.time_ns() // 1000
+    def _timestamp(self, at: float | None) -> str:
+        micros = time.time_ns() // 1000 if at is None else int(at * 1_000_000)
         whole = micros // 1_000_000
         if self._second[0] != whole:
             self._second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
         return "%s.%06dZ" % (self._second[1], micros % 1_000_000)  # noqa: UP031 (faster than an f-string spec)
 
-    def write(self, fields: dict[str, Any]) -> None:
+    def write(self, fields: dict[str, Any], at: float | None = None) -> None:
+        """Buffer one line; ``at`` (UNIX time) is when the event happened, if not now."""
         if not self.enabled:
             return
-        fields["event"], fields["level"], fields["timestamp"] = "request", "info", self._timestamp()
+        fields["event"], fields["level"], fields["timestamp"] = "request", "info", self._timestamp(at)
         self._buffer += orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
         if len(self._buffer) >= self.limit:
             self.flush()

@@ -65,22 +65,29 @@ class _Histogram:
 
 
 class _Collector(Collector):
-    def __init__(self, metrics: Iterable[_Counter | _Histogram], gauges: Callable[[], Iterator[Metric]]) -> None:
+    def __init__(
+        self, metrics: Iterable[_Counter | _Histogram], gauges: Callable[[], Iterator[Metric]],
+        before: Callable[[], None],
+    ) -> None:
         self.metrics = tuple(metrics)
         self.gauges = gauges
+        self.before = before
 
     def collect(self) -> Iterator[Metric]:
+        self.before()
         for metric in self.metrics:
             yield metric.family()
         yield from self.gauges()
 
 
 class Metrics:
-    """The gateway's metrics. The in-flight gauge asks ``in_flight`` (set by the observe stage) at scrape time."""
+    """The gateway's metrics. The in-flight gauge asks ``in_flight`` (set by the observe stage) at scrape time;
+    ``before_collect`` runs first on every scrape (the :class:`proxy.ledger.Ledger` accounts its pending requests)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.in_flight: Callable[[], int] = lambda: 0
+        self.before_collect: Callable[[], None] = lambda: None
         self.requests = _Counter("testmode_proxy_requests", "Requests by policy, route, mode and status class.",
                                  ("policy", "route", "mode", "status_class"))
         self.request_seconds = _Histogram("testmode_proxy_request_duration_seconds", "Whole-request latency.",
@@ -104,6 +111,7 @@ class Metrics:
             (self.requests, self.request_seconds, self.stage_seconds, self.upstream_seconds, self.upstream_failures,
              self.short_circuits, self.rejections, self.key_verifications),
             self._gauges,
+            lambda: self.before_collect(),
         ))
 
     def _gauges(self) -> Iterator[Metric]:

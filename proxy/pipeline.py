@@ -29,7 +29,7 @@ Stage = Callable[[ASGIApp], ASGIApp]
 def stages(deps: Any) -> list[Stage]:
     """The pipeline, outermost first. ``deps`` is the :class:`proxy.app.Gateway` holding configuration."""
     return [
-        partial(Observe, metrics=deps.metrics, canonical=deps.canonical,
+        partial(Observe, metrics=deps.metrics, ledger=deps.ledger,
                 max_in_flight=deps.settings.limits.max_in_flight),
         partial(RouteStage, policies=deps.policies, max_header_bytes=deps.settings.limits.max_header_bytes,
                 max_headers=deps.settings.limits.max_headers),

@@ -1,5 +1,7 @@
-"""Stage 1, *observe*: request id, overload shedding, the canonical log line, metrics, and the
-one ``except`` that turns a raised :class:`GatewayError` into a response (:mod:`proxy.render`).
+"""Stage 1, *observe*: request id, overload shedding, the one ``except`` that turns a raised
+:class:`GatewayError` into a response (:mod:`proxy.render`), and, once the request has ended,
+its canonical log line and metrics (handed to the :class:`proxy.ledger.Ledger`, which accounts
+finished requests in batches).
 
 Reads: ``ctx.status`` (set by whoever starts the response: :func:`proxy.render.send_json` or
 :mod:`proxy.forward`), which tells it whether an error can still be answered. Writes: creates the
@@ -14,25 +16,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.context import SCOPE_KEY, RequestContext
 from proxy.errors import GatewayError
-from proxy.logs import REQUEST_ID, CanonicalLog
-from proxy.masking import mask_text
+from proxy.ledger import Ledger
+from proxy.logs import REQUEST_ID
 from proxy.metrics import Metrics
 from proxy.render import error_response, send_json
 from proxy.stages.testmode import decide_by_key
 
 log = structlog.get_logger("proxy.request")
-
-
-def _ms(seconds: float) -> float:
-    """Milliseconds to the microsecond (``round(x, 3)`` formats a string inside: 3x the cost)."""
-    return int(seconds * 1_000_000) / 1000
 
 
 def _request_id_suffixes(batch: int = 256) -> Iterator[str]:
@@ -44,11 +40,11 @@ def _request_id_suffixes(batch: int = 256) -> Iterator[str]:
 
 class Observe:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, canonical: CanonicalLog | None = None, max_in_flight: int = 1024
+        self, app: ASGIApp, *, metrics: Metrics, ledger: Ledger | None = None, max_in_flight: int = 1024
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.canonical = canonical
+        self.ledger = ledger or Ledger(metrics)
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.suffixes = _request_id_suffixes()
@@ -83,7 +79,7 @@ class Observe:
                                                  outcome="not_sent"), send)
         finally:
             self.in_flight -= 1
-            self._finish(scope, ctx)
+            self.ledger.record(ctx, scope["method"], scope["path"], time.perf_counter())
             REQUEST_ID.reset(bound)
 
     async def _reject(self, ctx: RequestContext, error: GatewayError, send: Send) -> None:
@@ -95,35 +91,3 @@ class Observe:
         self.metrics.rejection(ctx.policy.name if ctx.policy else "none", stage, error.reason)
         body, headers = error_response(error, ctx)
         await send_json(send, ctx, error.status, body, headers)
-
-    def _finish(self, scope: Scope, ctx: RequestContext) -> None:
-        end = time.perf_counter()
-        self.metrics.observe_stages(ctx.marks, end)
-        policy = ctx.policy.name if ctx.policy else "none"
-        route, mode = ctx.route_label, ctx.mode_label
-        duration = end - ctx.started
-        self.metrics.count_request(policy, route, mode, ctx.status or 500, duration)
-        fields: dict[str, Any] = {
-            "request_id": ctx.request_id,
-            "method": scope["method"],
-            "path": ctx.route.path.text if ctx.route else mask_text(scope["path"])[:200],
-            "policy": policy,
-            "route": route,
-            "mode": mode,
-            "status": ctx.status,
-            "duration_ms": _ms(duration),
-        }
-        if ctx.key is not None:
-            fields["key_id"] = ctx.key.key_id
-        if ctx.trigger:
-            fields["trigger"] = ctx.trigger
-        if ctx.reject_reason:
-            fields["reason"] = ctx.reject_reason
-        if ctx.outcome:
-            fields["outcome"] = ctx.outcome
-        if ctx.upstream_seconds is not None:
-            fields["upstream_ms"] = _ms(ctx.upstream_seconds)
-        if self.canonical is not None:
-            self.canonical.write(fields)
-        else:
-            log.info("request", **fields)

@@ -1,0 +1,105 @@
+"""Finished requests, accounted in batches: the canonical log line and the request metrics.
+
+*observe* hands each finished request here (:meth:`Ledger.record`: one list append). The pending
+ones are accounted together in one tight loop: when ``batch`` of them have gathered, ``interval``
+seconds after the first one, before every ``/metrics`` scrape (:attr:`Metrics.before_collect`) and
+at shutdown (:meth:`flush`). The work per request is the same as doing it at once; done 128 at a
+time its code and data stay in the CPU's caches, which measured ~5 µs (10 %) less per request on
+the test-mode path than interleaving it with request handling.
+
+A pending request keeps its context (without the body, dropped at once) until it is accounted, so
+memory stays bounded by ``batch``. Log lines keep the time each request finished, not the time they
+were accounted. Without a canonical log (unit tests) every request is accounted at once, through
+structlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+
+from proxy.context import NO_BODY, RequestContext
+from proxy.logs import CanonicalLog
+from proxy.masking import mask_text
+from proxy.metrics import Metrics
+
+log = structlog.get_logger("proxy.request")
+
+Pending = tuple[RequestContext, str, str, float]  # context, method, raw path, perf_counter() at the end
+
+
+def _ms(seconds: float) -> float:
+    """Milliseconds to the microsecond (``round(x, 3)`` formats a string inside: 3x the cost)."""
+    return int(seconds * 1_000_000) / 1000
+
+
+class Ledger:
+    def __init__(
+        self, metrics: Metrics, canonical: CanonicalLog | None = None, *, batch: int = 128, interval: float = 0.1
+    ) -> None:
+        self.metrics = metrics
+        self.canonical = canonical
+        self.batch = batch if canonical is not None else 1
+        self.interval = interval
+        self._pending: list[Pending] = []
+        self._timer: asyncio.TimerHandle | None = None
+        metrics.before_collect = self.flush
+
+    def record(self, ctx: RequestContext, method: str, path: str, end: float) -> None:
+        """``ctx``'s request has ended (``end`` is its ``perf_counter()``); account for it soon."""
+        ctx.body, ctx.body_bytes = NO_BODY, b""
+        pending = self._pending
+        pending.append((ctx, method, path, end))
+        if len(pending) >= self.batch:
+            self.flush()
+        elif self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
+            except RuntimeError:  # no running loop: account at once
+                self.flush()
+
+    def flush(self) -> None:
+        """Account for every pending request now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        epoch = time.time() - time.perf_counter()  # perf_counter() → UNIX time, for the log lines
+        for ctx, method, path, end in pending:
+            self._account(ctx, method, path, end, epoch)
+
+    def _account(self, ctx: RequestContext, method: str, path: str, end: float, epoch: float) -> None:
+        self.metrics.observe_stages(ctx.marks, end)
+        policy = ctx.policy.name if ctx.policy else "none"
+        route, mode = ctx.route_label, ctx.mode_label
+        duration = end - ctx.started
+        self.metrics.count_request(policy, route, mode, ctx.status or 500, duration)
+        fields: dict[str, Any] = {
+            "request_id": ctx.request_id,
+            "method": method,
+            "path": ctx.route.path.text if ctx.route else mask_text(path)[:200],
+            "policy": policy,
+            "route": route,
+            "mode": mode,
+            "status": ctx.status,
+            "duration_ms": _ms(duration),
+        }
+        if ctx.key is not None:
+            fields["key_id"] = ctx.key.key_id
+        if ctx.trigger:
+            fields["trigger"] = ctx.trigger
+        if ctx.reject_reason:
+            fields["reason"] = ctx.reject_reason
+        if ctx.outcome:
+            fields["outcome"] = ctx.outcome
+        if ctx.upstream_seconds is not None:
+            fields["upstream_ms"] = _ms(ctx.upstream_seconds)
+        if self.canonical is not None:
+            self.canonical.write(fields, epoch + end)
+        else:
+            log.info("request", **fields)
