@@ -39,6 +39,7 @@ class RequestContext:
     test_mode: bool | None = None  # None until the testmode stage decides
     trigger: str | None = None
     status: int = 0  # set when the response starts (send_json, forward): observe reads it
+    synthesized: bool = False  # answered by the route's test-mode response (shortcircuit)
     reject_reason: str | None = None
     outcome: str | None = None
     upstream_seconds: float | None = None

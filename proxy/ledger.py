@@ -1,4 +1,5 @@
-"""Finished requests, accounted in batches: the canonical log line and the request metrics.
+"""Finished requests, accounted in batches: the canonical log line and the request metrics
+(requests, their latency, each stage's own time, short-circuits).
 
 *observe* hands each finished request here (:meth:`Ledger.record`: one list append). The pending
 ones are accounted together in one tight loop: when ``batch`` of them have gathered, ``interval``
@@ -79,6 +80,8 @@ class Ledger:
         route, mode = ctx.route_label, ctx.mode_label
         duration = end - ctx.started
         self.metrics.count_request(policy, route, mode, ctx.status or 500, duration)
+        if ctx.synthesized:
+            self.metrics.short_circuit(policy, route)
         fields: dict[str, Any] = {
             "request_id": ctx.request_id,
             "method": method,

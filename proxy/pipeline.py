@@ -40,7 +40,7 @@ def stages(deps: Any) -> list[Stage]:
                 max_depth=deps.settings.limits.max_json_depth, body_timeout=deps.settings.limits.body_timeout),
         TestMode,
         Validate,
-        partial(ShortCircuit, metrics=deps.metrics),
+        ShortCircuit,
     ]
 
 

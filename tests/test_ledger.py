@@ -66,6 +66,16 @@ async def test_a_scrape_sees_every_finished_request() -> None:
     assert registry.get_sample_value("testmode_proxy_stage_duration_seconds_count", {"stage": "observe"}) == 5.0
 
 
+async def test_a_synthesized_answer_counts_as_a_short_circuit() -> None:
+    ledger, _, registry = _ledger(batch=100)
+    answered, refused = _finished(1), _finished(2)
+    answered.synthesized = True
+    for ctx in (answered, refused):
+        ledger.record(ctx, "POST", "/v3/x", time.perf_counter())
+    assert registry.get_sample_value("testmode_proxy_short_circuits_total",
+                                     {"policy": "none", "route": "unmatched"}) == 1.0
+
+
 async def test_the_log_line_keeps_the_time_the_request_ended() -> None:
     ledger, stream, _ = _ledger(batch=100)
     ended = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -49,6 +50,12 @@ class BodyTrigger:
     require_when_parent_present: bool
     message: str | None
     field: str | None = None  # reported for every error of this flag; None: the path where it went wrong
+    top_level: str | None = dataclasses.field(init=False)  # the key, when the flag is a top-level one
+    label: str = dataclasses.field(init=False)  # the trigger's name in logs: ``body:<name>``
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "top_level", self.path[0] if len(self.path) == 1 else None)
+        object.__setattr__(self, "label", f"body:{self.name}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,7 +172,7 @@ class Body:
 def _may_repeat_a_trigger(raw: bytes, tokens: tuple[bytes, ...]) -> bool:
     """Cheap byte test: could a flag's key appear twice (or be spelled with escapes)?"""
     # ``92 in raw`` (a backslash; memchr) first: ``b"\\u" in raw`` alone is 7x slower on a clean body.
-    return (92 in raw and b"\\u" in raw) or any(raw.count(token) > 1 for token in tokens)
+    return (92 in raw and b"\\u" in raw) or max(map(raw.count, tokens), default=0) > 1
 
 
 def _replay(body: bytes) -> Receive:

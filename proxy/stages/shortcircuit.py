@@ -5,8 +5,8 @@ A stage that responds never calls the next app: test requests end here, so they 
 pass-through sandbox key on a route with no simulated answer: reads have no side effects and the
 provider serves its own sandbox data, so it passes on (forward re-checks exactly this).
 
-Reads: ``ctx.test_mode``, ``ctx.route``, ``ctx.body``, ``ctx.path_params``. Writes: ``ctx.status``
-(through the response). Ends a request with: the route's test response; 404
+Reads: ``ctx.test_mode``, ``ctx.route``, ``ctx.body``, ``ctx.path_params``. Writes: ``ctx.synthesized``,
+``ctx.status`` (through the response). Ends a request with: the route's test response; 404
 ``test_mode_unsupported`` for a test request that has no simulated answer.
 """
 
@@ -23,7 +23,6 @@ from proxy import logs
 from proxy.clock import utc_iso
 from proxy.context import NO_BODY, RequestContext, begin
 from proxy.errors import GatewayError
-from proxy.metrics import Metrics
 from proxy.render import JSON, send_json
 from proxy.stages.permission import SAFE_METHODS
 
@@ -41,9 +40,8 @@ def may_pass_in_test_mode(ctx: RequestContext, method: str) -> bool:
 
 
 class ShortCircuit:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = begin(scope, "shortcircuit")
@@ -81,7 +79,7 @@ class ShortCircuit:
         if variant.body is not None:
             body = orjson.dumps(variant.body(env))
             headers.append((b"content-type", JSON))
-        self.metrics.short_circuit(policy.name, route.id)
+        ctx.synthesized = True  # counted by the ledger (proxy.ledger), off the request path
         if logs.DEBUG:
             log.debug("short_circuit", route=route.id, status=variant.status)
         await send_json(send, ctx, variant.status, body, headers)

@@ -32,8 +32,6 @@ log = structlog.get_logger("proxy.stages")
 
 def flag_value(body: Any, trigger: BodyTrigger) -> Any:
     """The flag's value, ``_ABSENT``, or raise when the body's shape makes the flag ambiguous."""
-    if len(trigger.path) == 1 and isinstance(body, dict):  # the common case: a top-level flag
-        return body.get(trigger.path[0], _ABSENT)
     node = body
     for depth, part in enumerate(trigger.path):
         if not isinstance(node, dict):
@@ -63,13 +61,16 @@ def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bo
                                    f"The '{name}' query parameter does not select test mode here; "
                                    f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
     trigger: str | None = None
-    if ctx.body is not NO_BODY:
+    body = ctx.body
+    if body is not NO_BODY:
         for body_trigger in policy.body_triggers:
-            value = flag_value(ctx.body, body_trigger)
+            key = body_trigger.top_level  # the common case, without a call: a top-level flag
+            value = body.get(key, _ABSENT) if key is not None and isinstance(body, dict) else flag_value(body,
+                                                                                                      body_trigger)
             if value is _ABSENT or value is False:
                 continue
             if value is True:
-                trigger = trigger or f"body:{body_trigger.name}"
+                trigger = trigger or body_trigger.label
                 continue
             raise bad_request("invalid_test_flag",
                               body_trigger.message or f"'{body_trigger.name}' must be a boolean (true or false).",

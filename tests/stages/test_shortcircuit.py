@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from proxy.metrics import Metrics
 from proxy.policy.model import Policy
 from proxy.stages.shortcircuit import ShortCircuit
 from tests.stages.harness import harness
@@ -20,7 +17,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 def stage() -> Any:
-    return partial(ShortCircuit, metrics=Metrics(CollectorRegistry()))
+    return ShortCircuit
 
 
 async def test_seed_message_shape(sent: Policy) -> None:
