@@ -16,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from proxy.app import Gateway
     from proxy.logs import canonical_log, configure_logging, server_log_config
+    from proxy.server import HttpProtocol
 
     settings = Settings.from_env(host=args.host, port=args.port, policies_dir=args.policies, keys_file=args.keys)
     configure_logging(settings.log_level)
@@ -29,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,  # uvicorn's httptools protocol, one write per response (proxy/server.py)
         lifespan="on",
         access_log=settings.access_log,
         log_config=server_log_config(settings.log_level),
