@@ -7,8 +7,9 @@ made in the same event-loop iteration go out together at the end of it (a ``call
 once when ``flush_bytes`` have gathered (so a streamed body keeps uvloop's back-pressure). Closing
 the connection sends what is pending first; aborting it drops it, as an abort does.
 
-Measured on the test-mode path (server pinned to one core, wrk -c64): 113 → 95 µs of CPU per
-request. Everything else is uvicorn's own protocol, unchanged; ``testmode-proxy serve`` passes this
+Measured on the test-mode path (``python -m bench`` with the tree without it as a variant, 5
+repetitions): 86 to 137 µs of CPU per request, against 115 to 177 in the same repetitions.
+Everything else is uvicorn's own protocol, unchanged; ``testmode-proxy serve`` passes this
 class as uvicorn's ``http`` protocol.
 """
 
