@@ -44,7 +44,6 @@ class Gateway:
         self.settings = settings
         self.policies = policies or load_policies(settings.policies_dir, settings.upstreams)
         self.metrics = Metrics(registry or CollectorRegistry())
-        self.canonical = canonical
         self.ledger = Ledger(self.metrics, canonical)
         self.registry = KeyRegistry(settings.keys_file)
         self.verify_client = httpx.AsyncClient(
@@ -78,8 +77,6 @@ class Gateway:
             await self.forward.close()
             await self.verify_client.aclose()
             self.ledger.flush()
-            if self.canonical is not None:
-                self.canonical.flush()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in ADMIN_PATHS:

@@ -1,14 +1,13 @@
 """structlog, configured once: contextvars → level → timestamp → orjson, written as bytes to stdout.
 
-One canonical line per request (written by the observe stage through :class:`CanonicalLog`, the
-same JSON shape as a structlog line, buffered); stage events at debug level.
+One canonical line per request (rendered by :class:`CanonicalLog`, the same JSON shape as a
+structlog line, and written in batches by :mod:`proxy.ledger`); stage events at debug level.
 Keys, secrets and message bodies are never logged; phone numbers and emails are masked by the
 callers that log request-derived text (:mod:`proxy.masking`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
@@ -39,47 +38,32 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 
 class CanonicalLog:
-    """The per-request line: orjson straight into a buffer, written out every ``interval`` or ``limit``.
+    """The per-request line: orjson, same keys as a structlog line, written a batch at a time.
 
     structlog's processor chain plus a write(2) per line cost ~14 µs a request here (stdout is
-    unbuffered under PYTHONUNBUFFERED); this costs ~1 µs. Lines are written at the latest
-    ``interval`` seconds later, and on shutdown (:meth:`flush`). Same keys as a structlog line.
+    unbuffered under PYTHONUNBUFFERED). The :class:`proxy.ledger.Ledger` renders a batch of lines
+    with :meth:`line` and writes them with one :meth:`write`.
     """
 
-    def __init__(self, stream: BinaryIO, *, enabled: bool = True, interval: float = 0.2, limit: int = 65536) -> None:
-        self.stream, self.enabled, self.interval, self.limit = stream, enabled, interval, limit
-        self._buffer = bytearray()
-        self._timer: asyncio.TimerHandle | None = None
+    def __init__(self, stream: BinaryIO, *, enabled: bool = True) -> None:
+        self.stream, self.enabled = stream, enabled
         self._second: tuple[int, str] = (0, "")
 
-    def _timestamp(self, at: float | None) -> str:
-        micros = time.time_ns() // 1000 if at is None else int(at * 1_000_000)
+    def _timestamp(self, at: float) -> str:
+        micros = int(at * 1_000_000)
         whole = micros // 1_000_000
         if self._second[0] != whole:
             self._second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
         return "%s.%06dZ" % (self._second[1], micros % 1_000_000)  # noqa: UP031 (faster than an f-string spec)
 
-    def write(self, fields: dict[str, Any], at: float | None = None) -> None:
-        """Buffer one line; ``at`` (UNIX time) is when the event happened, if not now."""
-        if not self.enabled:
-            return
+    def line(self, fields: dict[str, Any], at: float) -> bytes:
+        """One JSON line for ``fields``; ``at`` (UNIX time) is when the request ended."""
         fields["event"], fields["level"], fields["timestamp"] = "request", "info", self._timestamp(at)
-        self._buffer += orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
-        if len(self._buffer) >= self.limit:
-            self.flush()
-        elif self._timer is None:
-            try:
-                self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
-            except RuntimeError:  # no running loop: write at once
-                self.flush()
+        return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
 
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
-            self.stream.write(data)
+    def write(self, lines: bytes | bytearray) -> None:
+        if lines:
+            self.stream.write(lines)
             self.stream.flush()
 
 

@@ -27,7 +27,7 @@ def _finished(n: int) -> RequestContext:
 def _ledger(batch: int = 4, interval: float = 60.0) -> tuple[Ledger, io.BytesIO, CollectorRegistry]:
     stream = io.BytesIO()
     registry = CollectorRegistry()
-    canonical = CanonicalLog(stream, interval=0.0, limit=1)  # the log itself writes through at once
+    canonical = CanonicalLog(stream)
     return Ledger(Metrics(registry), canonical, batch=batch, interval=interval), stream, registry
 
 
