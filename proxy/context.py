@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.types import Scope
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from proxy.policy.model import Policy, Route
 
 SCOPE_KEY = "testmode_proxy"
+# Who answered the request: each responder sets it in its one send helper.
+AnsweredBy = Literal["synthesized", "sandbox", "replay", "provider", "gateway"]
 NO_BODY: Any = object()
 
 
@@ -39,7 +41,7 @@ class RequestContext:
     test_mode: bool | None = None  # None until the testmode stage decides
     trigger: str | None = None
     status: int = 0  # set when the response starts (send_json, forward): observe reads it
-    synthesized: bool = False  # answered by the route's test-mode response (shortcircuit)
+    answered_by: AnsweredBy | None = None
     reject_reason: str | None = None
     outcome: str | None = None
     upstream_seconds: float | None = None

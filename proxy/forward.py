@@ -46,8 +46,7 @@ from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy, PolicySet
 from proxy.settings import Limits
-from proxy.stages.shortcircuit import may_pass_in_test_mode
-from proxy.stages.testmode import decide
+from proxy.verdict import may_reach_provider
 
 log = structlog.get_logger("proxy.forward")
 
@@ -111,18 +110,12 @@ class Forward:
         await self.deadlines.stop()
 
     def _recheck(self, ctx: RequestContext, scope: Scope) -> Policy:
-        """Re-derive live-ness independently of the earlier stages' verdict."""
-        policy = ctx.policy
-        if policy is None or ctx.key is None or ctx.test_mode is None:
-            raise _refuse("the request was not fully checked")
-        if ctx.test_mode or ctx.key.mode == "test":
-            if not (ctx.test_mode and may_pass_in_test_mode(ctx, scope["method"])):
-                raise _refuse("the request is in test mode")
-            return policy
-        is_test, _ = decide(policy, ctx, scope.get("query_string", b""))
-        if is_test:
-            raise _refuse("a test trigger is present")
-        return policy
+        """Re-derive live-ness independently of the earlier stages' verdict (:mod:`proxy.verdict`)."""
+        why = may_reach_provider(ctx, scope["method"], scope.get("query_string", b""))
+        if why is not None:
+            raise _refuse(why)
+        assert ctx.policy is not None
+        return ctx.policy
 
     def _headers(self, scope: Scope, ctx: RequestContext, policy: Policy) -> list[tuple[str, str]]:
         raw: list[tuple[bytes, bytes]] = scope["headers"]
@@ -200,6 +193,7 @@ class Forward:
         if whole is not None:
             response_headers = self._response_headers(response, ctx)
             ctx.status = response.status  # the response has begun (observe reads this)
+            ctx.answered_by = "provider"
             await send({"type": "http.response.start", "status": response.status, "headers": response_headers})
             await send({"type": "http.response.body", "body": whole})
             return
@@ -225,6 +219,7 @@ class Forward:
     async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext) -> None:
         headers = self._response_headers(response, ctx)
         ctx.status = response.status
+        ctx.answered_by = "provider"
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
             async with self.deadlines.at(end_at):

@@ -88,7 +88,7 @@ class Ledger:
         route, mode = ctx.route_label, ctx.mode_label
         duration = end - ctx.started
         self.metrics.count_request(policy, route, mode, ctx.status or 500, duration)
-        if ctx.synthesized:
+        if ctx.answered_by == "synthesized":
             self.metrics.short_circuit(policy, route)
         fields: dict[str, Any] = {
             "request_id": ctx.request_id,

@@ -69,7 +69,7 @@ async def test_a_scrape_sees_every_finished_request() -> None:
 async def test_a_synthesized_answer_counts_as_a_short_circuit() -> None:
     ledger, _, registry = _ledger(batch=100)
     answered, refused = _finished(1), _finished(2)
-    answered.synthesized = True
+    answered.answered_by = "synthesized"
     for ctx in (answered, refused):
         ledger.record(ctx, "POST", "/v3/x", time.perf_counter())
     assert registry.get_sample_value("testmode_proxy_short_circuits_total",

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from proxy.context import begin
 from proxy.errors import GatewayError, bad_request
 from proxy.policy.model import Policy
-from proxy.stages.permission import SAFE_METHODS
+from proxy.verdict import SAFE_METHODS
 
 
 def _too_large(limit: int) -> GatewayError:

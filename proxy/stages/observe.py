@@ -89,5 +89,6 @@ class Observe:
             ctx.outcome = error.outcome
         stage = ctx.marks[-1][0] if ctx.marks else "observe"
         self.metrics.rejection(ctx.policy.name if ctx.policy else "none", stage, error.reason)
+        ctx.answered_by = "gateway"
         body, headers = error_response(error, ctx)
         await send_json(send, ctx, error.status, body, headers)

@@ -12,8 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.context import begin
 from proxy.errors import GatewayError
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+from proxy.verdict import SAFE_METHODS
 
 
 class Permission:

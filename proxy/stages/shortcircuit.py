@@ -5,7 +5,7 @@ A stage that responds never calls the next app: test requests end here, so they 
 pass-through sandbox key on a route with no simulated answer: reads have no side effects and the
 provider serves its own sandbox data, so it passes on (forward re-checks exactly this).
 
-Reads: ``ctx.test_mode``, ``ctx.route``, ``ctx.body``, ``ctx.path_params``. Writes: ``ctx.synthesized``,
+Reads: ``ctx.test_mode``, ``ctx.route``, ``ctx.body``, ``ctx.path_params``. Writes: ``ctx.answered_by``,
 ``ctx.status`` (through the response). Ends a request with: the route's test response; 404
 ``test_mode_unsupported`` for a test request that has no simulated answer.
 """
@@ -21,22 +21,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy import logs
 from proxy.clock import utc_iso
-from proxy.context import NO_BODY, RequestContext, begin
+from proxy.context import NO_BODY, begin
 from proxy.errors import GatewayError
 from proxy.render import JSON, send_json
-from proxy.stages.permission import SAFE_METHODS
+from proxy.verdict import key_test_read_may_pass
 
 log = structlog.get_logger("proxy.stages")
-
-
-def may_pass_in_test_mode(ctx: RequestContext, method: str) -> bool:
-    """The only test request allowed past: a read, with the provider's own key, with no simulation."""
-    return (
-        method in SAFE_METHODS
-        and ctx.key is not None
-        and ctx.key.kind == "passthrough"
-        and (ctx.route is None or not ctx.route.responses)
-    )
 
 
 class ShortCircuit:
@@ -53,7 +43,7 @@ class ShortCircuit:
                                outcome="not_sent")
         policy, route = ctx.policy, ctx.route
         assert policy is not None
-        if may_pass_in_test_mode(ctx, scope["method"]):
+        if key_test_read_may_pass(ctx, scope["method"]):
             await self.app(scope, receive, send)
             return
         if route is None or not route.responses:
@@ -79,7 +69,7 @@ class ShortCircuit:
         if variant.body is not None:
             body = orjson.dumps(variant.body(env))
             headers.append((b"content-type", JSON))
-        ctx.synthesized = True  # counted by the ledger (proxy.ledger), off the request path
+        ctx.answered_by = "synthesized"  # counted by the ledger (proxy.ledger), off the request path
         if logs.DEBUG:
             log.debug("short_circuit", route=route.id, status=variant.status)
         await send_json(send, ctx, variant.status, body, headers)

@@ -14,82 +14,16 @@ Reads: ``ctx.policy``, ``ctx.key``, ``ctx.body``, ``ctx.headers``. Writes: ``ctx
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl
-
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy import logs
-from proxy.context import NO_BODY, RequestContext, begin
-from proxy.errors import GatewayError, bad_request
+from proxy.context import RequestContext, begin
 from proxy.logs import REQUEST_ID
-from proxy.policy.model import BodyTrigger, Policy
+from proxy.policy.model import Policy
+from proxy.verdict import decide, key_trigger
 
-_ABSENT: Any = object()
 log = structlog.get_logger("proxy.stages")
-
-
-def flag_value(body: Any, trigger: BodyTrigger) -> Any:
-    """The flag's value, ``_ABSENT``, or raise when the body's shape makes the flag ambiguous."""
-    node = body
-    for depth, part in enumerate(trigger.path):
-        if not isinstance(node, dict):
-            parent = ".".join(trigger.path[:depth])
-            raise bad_request("invalid_test_flag", trigger.message or f"'{parent}' must be an object.",
-                              field=trigger.field or parent)
-        if part not in node:
-            if trigger.require_when_parent_present and depth == len(trigger.path) - 1 and depth > 0:
-                raise bad_request("invalid_test_flag", trigger.message or f"'{trigger.name}' is required.",
-                                  field=trigger.field or trigger.name)
-            return _ABSENT
-        node = node[part]
-    return node
-
-
-def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bool, str | None]:
-    """(is_test, trigger name); raises :class:`GatewayError` when the request is ambiguous."""
-    if not ctx.headers.keys().isdisjoint(policy.misplaced_headers):
-        name = next(name for name in policy.misplaced_headers if name in ctx.headers)
-        raise GatewayError(400, "ambiguous_test_mode",
-                           f"The '{name}' header does not select test mode here; "
-                           f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
-    if query_string and policy.misplaced_query:
-        for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-            if name in policy.misplaced_query:
-                raise GatewayError(400, "ambiguous_test_mode",
-                                   f"The '{name}' query parameter does not select test mode here; "
-                                   f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
-    trigger: str | None = None
-    body = ctx.body
-    if body is not NO_BODY:
-        for body_trigger in policy.body_triggers:
-            key = body_trigger.top_level  # the common case, without a call: a top-level flag
-            value = body.get(key, _ABSENT) if key is not None and isinstance(body, dict) else flag_value(body,
-                                                                                                      body_trigger)
-            if value is _ABSENT or value is False:
-                continue
-            if value is True:
-                trigger = trigger or body_trigger.label
-                continue
-            raise bad_request("invalid_test_flag",
-                              body_trigger.message or f"'{body_trigger.name}' must be a boolean (true or false).",
-                              field=body_trigger.field or body_trigger.name)
-    if trigger is None:
-        trigger = key_trigger(policy, ctx)
-    return trigger is not None, trigger
-
-
-def key_trigger(policy: Policy, ctx: RequestContext) -> str | None:
-    """The trigger a key alone sets: an issued test key, or a key with a test prefix (``sk_test_``)."""
-    key = ctx.key
-    if key is None:
-        return None
-    if key.mode == "test":
-        return "key:issued_test"
-    if key.presented.startswith(policy.key_prefix_triggers):
-        return "key:prefix"
-    return None
 
 
 def decide_by_key(ctx: RequestContext) -> None:

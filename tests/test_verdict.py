@@ -1,0 +1,55 @@
+"""The one verdict (proxy/verdict.py): which requests may reach a provider, as a table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from proxy.context import NO_BODY, RequestContext
+from proxy.policy.loader import load_policies
+from proxy.policy.model import Policy
+from proxy.verdict import may_reach_provider
+from tests.stages.seeds import issued, passthrough
+from tests.support.servers import POLICIES
+
+
+@pytest.fixture(scope="module")
+def sent() -> Policy:
+    policy = load_policies(POLICIES).by_name("sent")
+    assert policy is not None
+    return policy
+
+
+def ctx_for(
+    sent: Policy, test_mode: bool | None, key: Any, body: Any = NO_BODY, routed: bool = False
+) -> RequestContext:
+    ctx = RequestContext("x", "req_x", policy=sent, key=key, test_mode=test_mode, body=body)
+    if routed:
+        ctx.route = sent.route_list[0]  # messages.send: has a simulated answer
+    return ctx
+
+
+CASES = [
+    # (test_mode, key, body, method, routed, allowed)
+    (False, issued("live"), {}, "POST", False, True),
+    (False, passthrough("sk_live_abc"), {}, "POST", False, True),
+    (None, issued("live"), {}, "POST", False, False),  # undecided: never guess
+    (True, issued("live"), {"test_mode": True}, "POST", False, False),
+    (False, issued("test"), {}, "POST", False, False),  # stages said live, the key says test
+    (False, issued("live"), {"test_mode": True}, "POST", False, False),  # stages said live, the body says test
+    (False, issued("live"), {"sandbox": True}, "POST", False, False),
+    (False, passthrough("sk_test_abc"), {}, "POST", False, False),
+    (True, passthrough("sk_test_abc"), NO_BODY, "GET", False, True),  # the provider's own sandbox read
+    (True, passthrough("sk_test_abc"), NO_BODY, "GET", True, False),  # ...unless the route is simulated
+    (True, passthrough("sk_test_abc"), {}, "POST", False, False),
+    (True, issued("test"), NO_BODY, "GET", False, False),  # an issued test key never passes
+]
+
+
+@pytest.mark.parametrize(("test_mode", "key", "body", "method", "routed", "allowed"), CASES)
+def test_may_reach_provider(
+    sent: Policy, test_mode: bool | None, key: Any, body: Any, method: str, routed: bool, allowed: bool
+) -> None:
+    why = may_reach_provider(ctx_for(sent, test_mode, key, body, routed), method, b"")
+    assert (why is None) is allowed, why
