@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp
 
@@ -23,14 +23,17 @@ from proxy.stages.shortcircuit import ShortCircuit
 from proxy.stages.testmode import TestMode
 from proxy.stages.validate import Validate
 
+if TYPE_CHECKING:
+    from proxy.components import Components
+
 Stage = Callable[[ASGIApp], ASGIApp]
 
 
-def stages(deps: Any) -> list[Stage]:
-    """The pipeline, outermost first. ``deps`` is the :class:`proxy.app.Gateway` holding configuration."""
+def stages(deps: Components) -> list[Stage]:
+    """The pipeline, outermost first, built from the composition root's parts."""
     return [
         partial(Observe, metrics=deps.metrics, ledger=deps.ledger,
-                max_in_flight=deps.settings.limits.max_in_flight),
+                max_in_flight=deps.settings.limits.max_in_flight, clock=deps.clock),
         partial(RouteStage, policies=deps.policies, max_header_bytes=deps.settings.limits.max_header_bytes,
                 max_headers=deps.settings.limits.max_headers),
         partial(Auth, registry=deps.registry, verifiers=deps.verifiers, credentials=deps.settings.credentials,
@@ -40,7 +43,7 @@ def stages(deps: Any) -> list[Stage]:
                 max_depth=deps.settings.limits.max_json_depth, body_timeout=deps.settings.limits.body_timeout),
         TestMode,
         Validate,
-        ShortCircuit,
+        partial(ShortCircuit, clock=deps.clock),
     ]
 
 

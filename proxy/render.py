@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from starlette.types import Send
 
-from proxy.clock import http_date, utc_iso
+from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.context import RequestContext
 from proxy.errors import GatewayError
 
@@ -26,7 +26,12 @@ _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
 
 
 async def send_json(
-    send: Send, ctx: RequestContext, status: int, body: bytes | None, headers: list[tuple[bytes, bytes]]
+    send: Send,
+    ctx: RequestContext,
+    status: int,
+    body: bytes | None,
+    headers: list[tuple[bytes, bytes]],
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     """Send a complete response; ``body=None`` sends no body and no content type (204).
 
@@ -35,7 +40,7 @@ async def send_json(
     uvicorn's own Date header is off (so a provider's passes through unchanged); ours is added here.
     """
     ctx.status = status
-    headers.append((b"date", http_date()))
+    headers.append((b"date", clock.http_date()))
     if body is None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
@@ -45,7 +50,9 @@ async def send_json(
     await send({"type": "http.response.body", "body": body})
 
 
-def error_response(error: GatewayError, ctx: RequestContext) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def error_response(
+    error: GatewayError, ctx: RequestContext, clock: Clock = SYSTEM_CLOCK
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """Body and headers for ``error`` in the dialect of the request's policy (or problem details)."""
     headers: list[tuple[bytes, bytes]] = [(b"x-request-id", ctx.request_id.encode())]
     policy = ctx.policy
@@ -66,7 +73,7 @@ def error_response(error: GatewayError, ctx: RequestContext) -> tuple[bytes, lis
             "error": {"status": error.status, "code": code, "message": message, "fields": fields or None,
                       "items": items, "outcome": error.outcome},
             "request_id": ctx.request_id,
-            "now": utc_iso(),
+            "now": clock.utc_iso(),
         }
         body = orjson.dumps(dialect.error(env))
         headers.append((b"content-type", JSON))

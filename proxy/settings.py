@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 ENV_PREFIX = "TESTMODE_PROXY_"
 
@@ -61,6 +62,7 @@ class Settings:
     policies_dir: Path = Path("policies")
     keys_file: Path | None = None
     state_dir: Path = Path("var")
+    state_synchronous: Literal["normal", "full"] = "normal"  # proxy/store/database.py says why
     log_level: str = "info"
     access_log: bool = False
     credentials: Mapping[str, Secret] = field(default_factory=dict)
@@ -86,6 +88,10 @@ class Settings:
             values["keys_file"] = Path(v)
         if (v := get("STATE_DIR")) is not None:
             values["state_dir"] = Path(v)
+        if (v := get("STATE_SYNCHRONOUS")) is not None:
+            if v.lower() not in ("normal", "full"):
+                raise ValueError(f"{ENV_PREFIX}STATE_SYNCHRONOUS must be 'normal' or 'full', not {v!r}")
+            values["state_synchronous"] = v.lower()
         if (v := get("LOG_LEVEL")) is not None:
             values["log_level"] = v.lower()
         if (v := get("ACCESS_LOG")) is not None:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.context import SCOPE_KEY, RequestContext
 from proxy.errors import GatewayError
 from proxy.ledger import Ledger
@@ -40,9 +41,16 @@ def _request_id_suffixes(batch: int = 256) -> Iterator[str]:
 
 class Observe:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, ledger: Ledger | None = None, max_in_flight: int = 1024
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        ledger: Ledger | None = None,
+        max_in_flight: int = 1024,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
+        self.clock = clock
         self.metrics = metrics
         self.ledger = ledger or Ledger(metrics)
         self.max_in_flight = max_in_flight
@@ -90,5 +98,5 @@ class Observe:
         stage = ctx.marks[-1][0] if ctx.marks else "observe"
         self.metrics.rejection(ctx.policy.name if ctx.policy else "none", stage, error.reason)
         ctx.answered_by = "gateway"
-        body, headers = error_response(error, ctx)
-        await send_json(send, ctx, error.status, body, headers)
+        body, headers = error_response(error, ctx, self.clock)
+        await send_json(send, ctx, error.status, body, headers, self.clock)

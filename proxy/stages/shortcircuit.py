@@ -20,7 +20,7 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy import logs
-from proxy.clock import utc_iso
+from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.context import NO_BODY, begin
 from proxy.errors import GatewayError
 from proxy.render import JSON, send_json
@@ -30,8 +30,9 @@ log = structlog.get_logger("proxy.stages")
 
 
 class ShortCircuit:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.app = app
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = begin(scope, "shortcircuit")
@@ -54,7 +55,7 @@ class ShortCircuit:
             "path": ctx.path_params,
             "query": dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope.get("query_string") else {},
             "request_id": ctx.request_id,
-            "now": utc_iso(),
+            "now": self.clock.utc_iso(),
             "key": {"id": ctx.key.key_id if ctx.key else None},
         }
         variant = route.response_for(env)
@@ -72,4 +73,4 @@ class ShortCircuit:
         ctx.answered_by = "synthesized"  # counted by the ledger (proxy.ledger), off the request path
         if logs.DEBUG:
             log.debug("short_circuit", route=route.id, status=variant.status)
-        await send_json(send, ctx, variant.status, body, headers)
+        await send_json(send, ctx, variant.status, body, headers, self.clock)

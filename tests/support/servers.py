@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -115,8 +117,17 @@ class Gateway(_Process):
             "TESTMODE_PROXY_LOG_LEVEL": "info",
         })
         full_env.update(env or {})
+        if "TESTMODE_PROXY_STATE_DIR" not in full_env:  # each gateway its own store, as on a fresh machine
+            self._own_state = tempfile.mkdtemp(prefix="testmode-state-")
+            full_env["TESTMODE_PROXY_STATE_DIR"] = self._own_state
+        self.state_dir = Path(full_env["TESTMODE_PROXY_STATE_DIR"])
         cmd = [sys.executable, "-m", "proxy.cli", "serve", "--port", str(self.port), "--policies", str(policies)]
         if keys_file is not None:
             cmd += ["--keys", str(keys_file)]
         self._spawn(cmd, full_env, log_file)
         _wait_ready(self.url + "/readyz", self.process, log_file)
+
+    def stop(self) -> None:
+        super().stop()
+        if own := getattr(self, "_own_state", None):
+            shutil.rmtree(own, ignore_errors=True)
