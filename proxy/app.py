@@ -8,6 +8,7 @@ stage. The parts themselves are built once in :mod:`proxy.components`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -15,12 +16,15 @@ from collections.abc import AsyncIterator
 import httpx
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from proxy import components
 from proxy.admin import ADMIN_PATHS, admin_routes
 from proxy.clock import SYSTEM_CLOCK, Clock
-from proxy.control.app import CONTROL_PREFIX, control_app
+from proxy.control.app import CONTROL_PREFIX, control_app, problem
+from proxy.errors import GatewayError
 from proxy.logs import CanonicalLog
 from proxy.pipeline import build, stages
 from proxy.policy.model import PolicySet
@@ -48,7 +52,9 @@ class Gateway:
         self.registry = self.parts.registry
         self.pipeline = build(stages(self.parts), self.parts.forward)
         self.control = control_app(self.parts)
-        self.admin = Starlette(routes=admin_routes(self), lifespan=self._lifespan)
+        self.admin = Starlette(routes=admin_routes(self), lifespan=self._lifespan,
+                               exception_handlers={Exception: _internal_error})  # JSON, never text/plain
+        self._draining: asyncio.Future[None] | None = None
         self.ready = False
 
     @contextlib.asynccontextmanager
@@ -66,6 +72,12 @@ class Gateway:
             finally:
                 self.ready = False
 
+    def begin_drain(self) -> None:
+        """Shutdown began (SIGTERM): stop being ready, and start draining background work now, in
+        parallel with the server's own draining of in-flight requests (:class:`proxy.server.DrainingServer`)."""
+        self.ready = False
+        self._draining = asyncio.ensure_future(self.parts.scheduler.close(self.settings.limits.drain_timeout))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
@@ -76,3 +88,7 @@ class Gateway:
                 await self.pipeline(scope, receive, send)
                 return
         await self.admin(scope, receive, send)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return problem(GatewayError(500, "internal_error", "Internal gateway error."))

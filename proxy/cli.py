@@ -16,7 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from proxy.app import Gateway
     from proxy.logs import canonical_log, configure_logging, server_log_config
-    from proxy.server import HttpProtocol
+    from proxy.server import DrainingServer, EdgeLimits, HttpProtocol
 
     settings = Settings.from_env(host=args.host, port=args.port, policies_dir=args.policies, keys_file=args.keys)
     configure_logging(settings.log_level)
@@ -25,12 +25,17 @@ def _serve(args: argparse.Namespace) -> int:
     except (PolicyError, RegistryError) as exc:
         print(f"testmode-proxy: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
+    limits = settings.limits
+    edge = EdgeLimits(header_timeout=limits.header_timeout, max_request_line=limits.max_request_line,
+                      # past the route stage's own limits (431 in the provider's dialect) but bounded
+                      max_head_bytes=4 * limits.max_header_bytes, max_head_headers=2 * limits.max_headers)
+    config = uvicorn.Config(
         gateway,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=HttpProtocol,  # uvicorn's httptools protocol, one write per response (proxy/server.py)
+        http=HttpProtocol.with_limits(edge),  # uvicorn's httptools protocol hardened (proxy/server.py)
+        ws="none",  # no WebSocket upgrades: every response, refusals included, is JSON
         lifespan="on",
         access_log=settings.access_log,
         log_config=server_log_config(settings.log_level),
@@ -40,10 +45,12 @@ def _serve(args: argparse.Namespace) -> int:
         # The forwarding stage extends X-Forwarded-For itself; uvicorn's proxy-headers mode would first
         # replace the peer address with the chain's last entry, which would then appear twice.
         proxy_headers=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=int(limits.drain_timeout),
         timeout_keep_alive=30,
     )
-    return 0
+    server = DrainingServer(config, on_shutdown=gateway.begin_drain)
+    server.run()
+    return 0 if server.started else 3  # 3: start-up failed, as uvicorn.run() says it
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -111,7 +112,7 @@ def build(
         Part("store", start_db, close_db),
         Part("verify_client", _nothing, close_verify),
         Part("forward", forward.start, forward.close),
-        Part("scheduler", scheduler.start, scheduler.close),
+        Part("scheduler", scheduler.start, partial(scheduler.close, settings.limits.drain_timeout)),
     ]
     return Components(
         settings=settings, clock=clock, policies=policies, metrics=metrics, ledger=ledger,

@@ -80,6 +80,8 @@ class Forward:
         self.metrics = metrics
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.deadlines = Deadlines()  # asyncio.timeout() would arm a loop timer per request
+        for policy in policies.policies:  # a zero per policy, so "stays 0" is visible, not absent
+            metrics.forward_refusals.values[(policy.name, "test_mode")] = 0.0
 
     async def start(self) -> None:
         self.deadlines.start()
@@ -113,6 +115,9 @@ class Forward:
         """Re-derive live-ness independently of the earlier stages' verdict (:mod:`proxy.verdict`)."""
         why = may_reach_provider(ctx, scope["method"], scope.get("query_string", b""))
         if why is not None:
+            self.metrics.forward_refusal(ctx.policy.name if ctx.policy else "none",
+                                         "undecided" if ctx.test_mode is None else "test_mode")
+            log.error("forward_refused", reason=why)
             raise _refuse(why)
         assert ctx.policy is not None
         return ctx.policy

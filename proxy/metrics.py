@@ -107,9 +107,16 @@ class Metrics:
         self.key_verifications = _Counter("testmode_proxy_key_verifications",
                                           "Pass-through key verdicts per request (cached or asked), by result.",
                                           ("policy", "result"))
+        # The never-forward rule, observable: a request that reached the forwarding code while in test
+        # mode (or undecided) is refused there and counted here. It must stay 0; the Helm chart's
+        # PrometheusRule alerts on any increase.
+        self.forward_refusals = _Counter("testmode_proxy_forward_refusals",
+                                         "Test-mode or undecided requests stopped by the forwarding code's own "
+                                         "re-check (any value above 0 is a bug in an earlier stage).",
+                                         ("policy", "reason"))
         registry.register(_Collector(
             (self.requests, self.request_seconds, self.stage_seconds, self.upstream_seconds, self.upstream_failures,
-             self.short_circuits, self.rejections, self.key_verifications),
+             self.short_circuits, self.rejections, self.key_verifications, self.forward_refusals),
             self._gauges,
             lambda: self.before_collect(),
         ))
@@ -144,6 +151,9 @@ class Metrics:
 
     def rejection(self, policy: str, stage: str, reason: str) -> None:
         self.rejections.inc((policy, stage, reason))
+
+    def forward_refusal(self, policy: str, reason: str) -> None:
+        self.forward_refusals.inc((policy, reason))
 
     def key_verification(self, policy: str, result: str) -> None:
         self.key_verifications.inc((policy, result))

@@ -57,6 +57,7 @@ class Scheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         self.lateness: Callable[[str, float], None] | None = None  # (kind, seconds late) per step run
         clock.on_jump(self.wake)
 
@@ -79,7 +80,13 @@ class Scheduler:
         self._task = asyncio.create_task(self._loop(), name="scheduler")
 
     async def close(self, drain: float = 20.0) -> None:
-        """Stop handing out work; let effects in flight finish within ``drain`` seconds."""
+        """Stop handing out work; let effects in flight finish within ``drain`` seconds. Idempotent: a
+        second call (the lifespan's, after a drain began at SIGTERM) waits for the first."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(drain))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, drain: float) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,116 +1,209 @@
-"""The HTTP/1.1 server protocol: uvicorn's httptools protocol, writing each response in one go.
+"""The HTTP/1.1 server protocol: uvicorn's httptools protocol with an edge's defences.
 
-uvicorn writes a response's head on ``http.response.start`` and its body on ``http.response.body``:
-two ``transport.write()`` calls, and uvloop sends each at once, so every small response costs two
-``write(2)`` calls and two TCP segments. Here the connection's transport is wrapped so that writes
-made in the same event-loop iteration go out together at the end of it (a ``call_soon``), or at
-once when ``flush_bytes`` have gathered (so a streamed body keeps uvloop's back-pressure). Closing
-the connection sends what is pending first; aborting it drops it, as an abort does.
+uvicorn answers what its parser refuses in plain text, bounds neither the request head's size nor the
+time a client may take to send it, and only times out connections that are idle *between* requests.
+This subclass (``testmode-proxy serve`` hands it to uvicorn as the ``http`` protocol) adds, with the
+defaults of Envoy's edge guide, nginx and HAProxy (``shared/reference/reliability.md``):
 
-Measured on the test-mode path (``python -m bench`` with the tree without it as a variant, 5
-repetitions): 86 to 137 µs of CPU per request, against 115 to 177 in the same repetitions.
-Everything else is uvicorn's own protocol, unchanged; ``testmode-proxy serve`` passes this
-class as uvicorn's ``http`` protocol.
+* **Every refusal is JSON**: RFC 9457 problem details (no policy is known before routing), then the
+  connection is closed. llhttp already refuses the framing tricks of request smuggling — a
+  ``Content-Length`` beside ``Transfer-Encoding``, ``Content-Length`` twice, a space before the colon,
+  obs-fold, a bare LF — as malformed (400); a ``Transfer-Encoding`` other than ``chunked`` is 501
+  (RFC 9112 §6.1: a server that does not understand a transfer coding answers 501).
+* **A bounded request head**: the request target at most ``max_request_line`` bytes (414), the header
+  block at most ``max_head_bytes`` bytes and ``max_head_headers`` fields (431), counted as the parser
+  hands them over, so a client cannot grow the server's memory before the route stage's own 16 KiB /
+  100-field limits (431 in the provider's dialect) ever see the request.
+* **A header deadline** (slowloris): a connection whose request head is not complete within
+  ``header_timeout`` seconds of its first byte (or of the connection, if nothing came) is answered
+  408 and closed. One sweep per event loop checks every connection four times a second, so no timer
+  is armed and cancelled per request.
+* Each response's writes leave in one ``write(2)`` (:class:`proxy.transport.CoalescingTransport`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
+import os
+import socket
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+import orjson
+import structlog
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from proxy.errors import GatewayError
+from proxy.render import problem_details
+from proxy.transport import CoalescingTransport
+
+log = structlog.get_logger("proxy.server")
 
 
-class CoalescingTransport(asyncio.Transport):
-    """A transport whose writes within one loop iteration leave as one ``write()`` of the wrapped one."""
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    header_timeout: float = 10.0
+    max_request_line: int = 8192
+    max_head_bytes: int = 65536
+    max_head_headers: int = 200
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, flush_bytes: int = 65536) -> None:
-        super().__init__()
-        self._transport = transport
-        self._loop = loop
-        self._flush_bytes = flush_bytes
-        self._pending: list[bytes] = []
-        self._size = 0
-        self._scheduled = False
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
-            return
-        self._pending.append(bytes(data))
-        self._size += len(data)
-        if self._size >= self._flush_bytes:
-            self.flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._scheduled_flush)
+class _Refused(Exception):
+    """Raised inside a parser callback: the request is answered ``error`` and the connection closed."""
 
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        for data in list_of_data:
-            self.write(data)
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
-    def _scheduled_flush(self) -> None:
-        self._scheduled = False
-        self.flush()
 
-    def flush(self) -> None:
-        """Send everything pending now, in one write."""
-        if not self._pending:
-            return
-        pending, self._pending, self._size = self._pending, [], 0
-        if not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+def refusal_bytes(error: GatewayError) -> bytes:
+    """A complete ``Connection: close`` response with a problem-details body."""
+    request_id = "req_" + os.urandom(12).hex()
+    body = orjson.dumps(problem_details(error, request_id))
+    head = [STATUS_LINE[error.status], b"content-type: application/problem+json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n", b"x-request-id: " + request_id.encode() + b"\r\n",
+            b"connection: close\r\n"]
+    head.extend(f"{name}: {value}\r\n".encode("latin-1") for name, value in error.headers.items())
+    return b"".join([*head, b"\r\n", body])
 
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
 
-    def abort(self) -> None:
-        self._pending, self._size = [], 0
-        self._transport.abort()
+class _Sweeper:
+    """Closes connections whose request head is overdue; one per event loop."""
 
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.25) -> None:
+        self.loop = loop
+        self.interval = interval
+        self.connections: weakref.WeakSet[HttpProtocol] = weakref.WeakSet()
+        self.handle: asyncio.TimerHandle | None = None
 
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
+    def add(self, protocol: HttpProtocol) -> None:
+        self.connections.add(protocol)
+        if self.handle is None:
+            self.handle = self.loop.call_later(self.interval, self.sweep)
 
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + self._size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.flush()
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._transport.get_protocol()
+    def sweep(self) -> None:
+        self.handle = None
+        now = self.loop.time()
+        for protocol in list(self.connections):
+            started = protocol.head_started
+            if started is not None and now - started > protocol.limits.header_timeout:
+                protocol.head_overdue()
+        if self.connections:
+            self.handle = self.loop.call_later(self.interval, self.sweep)
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over a :class:`CoalescingTransport`."""
+    """uvicorn's httptools protocol with the defences in the module docstring."""
+
+    limits: ClassVar[EdgeLimits] = EdgeLimits()
+    _sweepers: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweeper]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_started: float | None = None
+        self._head_bytes = 0
+        self._head_fields = 0
+
+    @classmethod
+    def with_limits(cls, limits: EdgeLimits) -> type[HttpProtocol]:
+        """This protocol with ``limits`` (uvicorn builds protocols from a class, so they are class data)."""
+        return type("HttpProtocol", (cls,), {"limits": limits})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = CoalescingTransport(transport, self.loop)
+        self.head_started = self.loop.time()
+        sweeper = self._sweepers.get(self.loop)
+        if sweeper is None:
+            sweeper = self._sweepers[self.loop] = _Sweeper(self.loop)
+        sweeper.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.head_started = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # uvicorn's own handling; the gateway runs with ws="none"
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError as exc:
+            refused = exc.__context__
+            if isinstance(refused, _Refused):
+                self.refuse(refused.error)
+            else:
+                # llhttp's reason ("Duplicate Content-Length", "Invalid header token") is safe to echo:
+                # it names the rule, never the client's bytes.
+                reason = str(exc).split(":", 1)[-1].strip() or "malformed request"
+                self.refuse(GatewayError(400, "bad_request", f"Malformed HTTP request: {reason}. Nothing was sent.",
+                                         reason="malformed_http"))
+
+    def send_400_response(self, msg: str) -> None:  # uvicorn's own callers, if any remain
+        self.refuse(GatewayError(400, "bad_request", "Malformed HTTP request. Nothing was sent.",
+                                 reason="malformed_http"))
+
+    def refuse(self, error: GatewayError) -> None:
+        """Answer ``error`` (if no response is under way on this connection) and close."""
+        self.head_started = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.write(refusal_bytes(error))
+        self.transport.close()
+
+    def head_overdue(self) -> None:
+        log.info("request_head_timeout", seconds=self.limits.header_timeout)
+        self.refuse(GatewayError(408, "request_timeout",
+                                 f"The request head did not arrive within {self.limits.header_timeout:g}s.",
+                                 reason="slow_client"))
+
+    # ---------------------------------------------------------------------------- parser callbacks
+
+    def on_message_begin(self) -> None:
+        self.head_started = self.loop.time()
+        self._head_bytes = self._head_fields = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_bytes += len(url)
+        if self._head_bytes > self.limits.max_request_line:
+            raise _Refused(GatewayError(414, "uri_too_long",
+                                        f"The request target is longer than {self.limits.max_request_line} bytes."))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        self._head_fields += 1
+        if self._head_bytes > self.limits.max_head_bytes or self._head_fields > self.limits.max_head_headers:
+            raise _Refused(GatewayError(431, "headers_too_large", "The request headers are too many or too large."))
+        if len(name) == 17 and name.lower() == b"transfer-encoding" and value.strip().lower() != b"chunked":
+            raise _Refused(GatewayError(501, "not_implemented",
+                                        "Only the 'chunked' transfer coding is accepted. Nothing was sent.",
+                                        reason="transfer_coding"))
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.head_started = None
+        super().on_headers_complete()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the gateway the moment shutdown begins (SIGTERM): it stops being ready
+    and starts draining its own background work (due webhook deliveries) while uvicorn stops accepting
+    and lets in-flight requests finish, both within the drain deadline."""
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.on_shutdown()
+        await super().shutdown(sockets)

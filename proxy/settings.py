@@ -47,6 +47,9 @@ class Limits:
     max_headers: int = 100
     max_json_depth: int = 64
     body_timeout: float = 30.0
+    header_timeout: float = 10.0  # the whole request head; proxy/server.py
+    max_request_line: int = 8192
+    drain_timeout: float = 20.0  # SIGTERM: in-flight requests and due deliveries get this long
     max_in_flight: int = 1024
     upstream_connect_timeout: float = 5.0
     upstream_total_timeout: float = 15.0

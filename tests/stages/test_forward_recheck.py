@@ -39,9 +39,12 @@ def test_refuses_anything_not_live(
 ) -> None:
     forward = Forward(policies=policy_set, limits=Limits(), metrics=Metrics(CollectorRegistry()))
     scope = {"method": method, "query_string": b""}
+    assert forward.metrics.forward_refusals.values[("sent", "test_mode")] == 0  # visible as 0, not absent
     with pytest.raises(GatewayError) as caught:
         forward._recheck(context(sent, test_mode=test_mode, key=key, body=body), scope)
     assert caught.value.outcome == "not_sent"
+    reason = "undecided" if test_mode is None else "test_mode"
+    assert forward.metrics.forward_refusals.values[("sent", reason)] == 1  # the never-forward rule, observable
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from proxy.server import CoalescingTransport
+from proxy.transport import CoalescingTransport
 from tests.conftest import Keys
 from tests.support.servers import Gateway
 
