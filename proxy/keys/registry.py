@@ -5,10 +5,20 @@ File format (``version: 1``)::
     {"version": 1, "keys": [{"id": "key_…", "policy": "sent", "mode": "test", "scopes": ["*"],
                              "digest": "<sha256 hex>", "label": "ci", "created_at": "…"}]}
 
-The raw key is printed once by ``keys create`` and never stored. The server re-reads the file when
-its modification time changes (checked at most every ``reload_interval`` seconds), so keys created
-or revoked while it runs take effect without a restart; a file that fails to parse keeps the last
-good snapshot and logs an error.
+The raw key is printed once by ``keys create`` and never stored. The server checks the file at most every
+``reload_interval`` seconds and re-reads it when it changes (another inode, modification time or size), so
+keys created or revoked while it runs take effect without a restart. What a change can leave behind:
+
+* **The file is gone** (deleted, or a mounted Secret removed): an empty registry, so every issued key is
+  refused from the next check on. Deleting the file is how an operator revokes everything at once, and a
+  registry that kept serving keys nobody can see any more would hide that they still work (security issue
+  #10, item 10). Logged as an error once per disappearance; the keys come back when the file does.
+* **The file is unreadable or does not parse** (a half-written copy from a non-atomic writer, a bad edit, a
+  permission change): the last good snapshot stays, and the error is logged once per version of the file.
+  Such a file says nothing about intent, and dropping every key for a typo would take every client down.
+
+A file that does not parse at start-up stops the server (:class:`RegistryError`); a file that is missing at
+start-up is an empty registry, logged as an error.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import os
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,41 +87,88 @@ def parse_registry(text: str, source: str) -> dict[str, IssuedKey]:
     return found
 
 
-class KeyRegistry:
-    """Looks up presented keys by digest; reloads the file when it changes."""
+# What identifies one version of the file: an atomic replace (``write_registry``, a Kubernetes Secret update)
+# makes a new inode, so a rewrite within the file system's timestamp granularity is still seen.
+_Signature = tuple[int, int, int]
+_MISSING: _Signature = (-1, -1, -1)  # the file is gone
+_UNSTATABLE: _Signature = (-2, -2, -2)  # stat itself failed (a permission on a parent directory, an I/O error)
 
-    def __init__(self, path: Path | None, reload_interval: float = 2.0) -> None:
+
+def _signature(stat: os.stat_result) -> _Signature:
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+class KeyRegistry:
+    """Looks up presented keys by digest; reloads the file when it changes (see the module docstring)."""
+
+    def __init__(
+        self, path: Path | None, reload_interval: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path = path
         self.reload_interval = reload_interval
+        self._clock = clock
         self._identities: dict[str, KeyIdentity] = {}
         self._keys: dict[str, IssuedKey] = {}
-        self._mtime: float | None = None
-        self._checked = 0.0
-        if path is not None and path.exists():
-            self._keys = parse_registry(path.read_text(), str(path))
-            self._mtime = path.stat().st_mtime
+        self._signature: _Signature | None = None  # of the snapshot in use; _MISSING when the file is gone
+        self._failed: _Signature | None = None  # the version whose failure was last logged
+        self._checked = clock()
+        if path is None:
+            return
+        try:
+            signature = _signature(path.stat())
+        except (FileNotFoundError, NotADirectoryError):
+            self._lose_file()
+            return
+        self._use(parse_registry(path.read_text(), str(path)), signature)
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def _maybe_reload(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self.path is None or now - self._checked < self.reload_interval:
             return
         self._checked = now
+        self._reload(self.path)
+
+    def _reload(self, path: Path) -> None:
         try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
+            signature = _signature(path.stat())
+        except (FileNotFoundError, NotADirectoryError):
+            self._lose_file()
             return
-        if mtime == self._mtime:
+        except OSError as exc:
+            self._keep_snapshot(_UNSTATABLE, exc)
+            return
+        if signature == self._signature:
             return
         try:
-            self._keys = parse_registry(self.path.read_text(), str(self.path))
-            self._identities = {}
-            self._mtime = mtime
-            log.info("key_registry_reloaded", keys=len(self._keys))
-        except (RegistryError, OSError) as exc:
-            log.error("key_registry_reload_failed", error=str(exc))
+            keys = parse_registry(path.read_text(), str(path))
+        except (FileNotFoundError, NotADirectoryError):  # deleted between stat and read
+            self._lose_file()
+        except (OSError, ValueError) as exc:  # RegistryError, and UnicodeDecodeError for a binary file
+            self._keep_snapshot(signature, exc)
+        else:
+            self._use(keys, signature)
+            log.info("key_registry_reloaded", path=str(path), keys=len(keys))
+
+    def _use(self, keys: dict[str, IssuedKey], signature: _Signature) -> None:
+        self._keys, self._identities = keys, {}
+        self._signature, self._failed = signature, None
+
+    def _lose_file(self) -> None:
+        if self._signature == _MISSING:
+            return  # logged when it went
+        dropped = len(self._keys)
+        self._use({}, _MISSING)
+        log.error("key_registry_missing", path=str(self.path), keys_dropped=dropped,
+                  effect="every issued key is refused until the file is back")
+
+    def _keep_snapshot(self, signature: _Signature, exc: Exception) -> None:
+        if signature == self._failed:
+            return  # this version's failure is already logged
+        self._failed = signature
+        log.error("key_registry_reload_failed", path=str(self.path), error=str(exc), keys_kept=len(self._keys))
 
     def lookup(self, presented: str) -> IssuedKey | None:
         """The issued key for ``presented``, whatever its policy (callers check ``entry.policy``)."""

@@ -11,12 +11,16 @@
 from __future__ import annotations
 
 import base64
+import json
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from proxy.keys.registry import create_key
 from tests.conftest import PASSTHROUGH_LIVE, PASSTHROUGH_TEST, PROVIDER_CREDENTIAL, Keys
 from tests.support.envelope import error, simulated
 from tests.support.servers import Gateway, Provider
@@ -196,3 +200,51 @@ def test_scoped_key_gets_403_outside_its_scope_and_2xx_inside(
     delete = client.request("DELETE", "/v3/contacts/ct_1", headers=headers, json={"sandbox": True})
     assert delete.status_code == 204
     assert recorder.records() == []
+
+
+# ---------------------------------------------------------------- the registry file deleted while serving
+
+def _answers_within(http: httpx.Client, key: str, status: int, seconds: float = 10.0) -> httpx.Response:
+    """Send a live contact creation until it is answered with ``status``: the server checks the file every 2 s."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = http.post("/v3/contacts", headers={"x-api-key": key}, json=CONTACT)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def test_deleting_the_registry_file_revokes_every_issued_key_until_it_is_back(
+    provider: Provider, tmp_path: Path
+) -> None:
+    """Security issue #10, item 10: a deleted registry was a silent no-op and every issued key kept working."""
+    keys_file = tmp_path / "keys.json"
+    live, _ = create_key(keys_file, "sent", "live", ["*"], "sk_live_gw_")
+    test, _ = create_key(keys_file, "sent", "test", ["*"], "sk_test_gw_")
+    saved = keys_file.read_bytes()
+    gw = Gateway(upstream=provider.url, keys_file=keys_file, log_file=tmp_path / "gateway.log",
+                 env={"TESTMODE_PROXY_CREDENTIAL_SENT": PROVIDER_CREDENTIAL})
+    try:
+        with httpx.Client(base_url=gw.url, timeout=15, trust_env=False) as http:
+            provider.clear()
+            assert http.post("/v3/contacts", headers={"x-api-key": live}, json=CONTACT).status_code == 201
+            [forwarded] = provider.records()
+            assert dict(forwarded["headers"])["x-api-key"] == PROVIDER_CREDENTIAL
+
+            keys_file.unlink()
+            provider.clear()
+            # The test key (answered by the gateway, never forwarded) shows when the deletion has been seen.
+            error(_answers_within(http, test, 401), 401, "AUTH_001")
+            error(http.post("/v3/contacts", headers={"x-api-key": live}, json=CONTACT), 401, "AUTH_001")
+            assert provider.records() == []  # refused, not verified with the provider, not forwarded
+
+            keys_file.write_bytes(saved)
+            simulated(_answers_within(http, test, 201), 201)
+            assert http.post("/v3/contacts", headers={"x-api-key": live}, json=CONTACT).status_code == 201
+            assert len(provider.records()) == 1
+    finally:
+        gw.stop()
+    lines = [json.loads(line) for line in gw.log().splitlines() if line.startswith("{")]
+    missing = [line for line in lines if line.get("event") == "key_registry_missing"]
+    assert [(m["level"], m["keys_dropped"]) for m in missing] == [("error", 2)]  # logged once, not every check
+    assert any(line.get("event") == "key_registry_reloaded" for line in lines)

@@ -6,10 +6,12 @@ import hashlib
 import hmac
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from proxy.keys.registry import (
     IssuedKey,
@@ -161,11 +163,119 @@ def test_a_corrupt_file_at_start_is_an_error(keys_file: Path) -> None:
         KeyRegistry(keys_file)
 
 
-def test_a_deleted_file_keeps_the_last_snapshot(keys_file: Path) -> None:
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+def test_a_deleted_file_revokes_every_key_until_it_comes_back(keys_file: Path) -> None:
+    """Deleting the file is an operator revoking everything (security issue #10, item 10): never silent."""
+    raw, entry = create_key(keys_file, "sent", "live", ["*"], "sk_live_gw_")
+    saved = keys_file.read_bytes()
+    registry = KeyRegistry(keys_file, reload_interval=0)
+    assert registry.lookup(raw) == entry
+    with structlog.testing.capture_logs() as logs:
+        keys_file.unlink()
+        assert [registry.lookup(raw) for _ in range(3)] == [None, None, None]
+        assert len(registry) == 0
+    [missing] = events(logs, "key_registry_missing")  # once per disappearance, not once per check
+    assert missing["log_level"] == "error"
+    assert (missing["path"], missing["keys_dropped"]) == (str(keys_file), 1)
+
+    with structlog.testing.capture_logs() as logs:
+        keys_file.write_bytes(saved)
+        assert registry.lookup(raw) == entry
+    assert [e["keys"] for e in events(logs, "key_registry_reloaded")] == [1]
+
+    with structlog.testing.capture_logs() as logs:
+        keys_file.unlink()
+        assert registry.lookup(raw) is None
+    assert len(events(logs, "key_registry_missing")) == 1  # a second disappearance is logged again
+
+
+def test_a_dangling_symlink_is_a_missing_file(tmp_path: Path) -> None:
+    """A Kubernetes Secret mount is a symlink into ``..data``; a link whose target is gone holds no keys."""
+    target = tmp_path / "data" / "keys.json"
+    target.parent.mkdir()
+    raw, _ = create_key(target, "sent", "test", ["*"], "sk_test_gw_")
+    link = tmp_path / "keys.json"
+    link.symlink_to(target)
+    registry = KeyRegistry(link, reload_interval=0)
+    assert registry.lookup(raw) is not None
+    target.unlink()
+    assert registry.lookup(raw) is None
+
+
+def test_a_file_missing_at_start_is_an_empty_registry_logged_as_an_error(keys_file: Path) -> None:
+    with structlog.testing.capture_logs() as logs:
+        registry = KeyRegistry(keys_file, reload_interval=0)
+        assert registry.lookup("sk_live_gw_x") is None
+    [missing] = events(logs, "key_registry_missing")
+    assert (missing["log_level"], missing["keys_dropped"]) == ("error", 0)
+    raw, entry = create_key(keys_file, "sent", "test", ["*"], "sk_test_gw_")
+    assert registry.lookup(raw) == entry
+
+
+def test_a_failed_reload_is_logged_once_per_version_of_the_file(keys_file: Path) -> None:
     raw, entry = create_key(keys_file, "sent", "test", ["*"], "sk_test_gw_")
     registry = KeyRegistry(keys_file, reload_interval=0)
-    keys_file.unlink()
+    with structlog.testing.capture_logs() as logs:
+        keys_file.write_text("{not json")
+        touch_later(keys_file, 1)
+        assert [registry.lookup(raw) for _ in range(3)] == [entry] * 3
+        keys_file.write_text('{"version": 7}')
+        touch_later(keys_file, 2)
+        assert registry.lookup(raw) == entry
+    failures = events(logs, "key_registry_reload_failed")
+    assert [(f["log_level"], f["keys_kept"]) for f in failures] == [("error", 1), ("error", 1)]
+    assert "not JSON" in failures[0]["error"] and "expected" in failures[1]["error"]
+
+
+@pytest.mark.parametrize("damage", ["binary", "directory"])
+def test_an_unreadable_file_keeps_the_last_good_snapshot(keys_file: Path, damage: str) -> None:
+    raw, entry = create_key(keys_file, "sent", "test", ["*"], "sk_test_gw_")
+    registry = KeyRegistry(keys_file, reload_interval=0)
+    keys_file.unlink()  # replaced before the next check, so the registry never sees it missing
+    if damage == "binary":
+        keys_file.write_bytes(b"\xff\xfe\x00garbage")  # not UTF-8
+    else:
+        keys_file.mkdir()  # reading fails (root ignores file modes, so no chmod case here)
+    with structlog.testing.capture_logs() as logs:
+        assert [registry.lookup(raw) for _ in range(2)] == [entry, entry]
+    [failure] = events(logs, "key_registry_reload_failed")
+    assert failure["log_level"] == "error"
+
+
+def test_a_rewrite_within_one_timestamp_tick_is_seen(keys_file: Path) -> None:
+    """Same size, same mtime, a new inode: an atomic replace is a new version even on a coarse clock."""
+    raw, entry = create_key(keys_file, "sent", "live", ["*"], "sk_live_gw_")
+    registry = KeyRegistry(keys_file, reload_interval=0)
     assert registry.lookup(raw) == entry
+    before = keys_file.stat()
+    write_registry(keys_file, [replace(entry, digest="0" * 64)])  # the key revoked, the file the same size
+    os.utime(keys_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert keys_file.stat().st_size == before.st_size
+    assert registry.lookup(raw) is None
+
+
+def test_the_file_is_checked_again_once_the_interval_has_passed(keys_file: Path) -> None:
+    clock = FakeClock()
+    raw, entry = create_key(keys_file, "sent", "test", ["*"], "sk_test_gw_")
+    registry = KeyRegistry(keys_file, reload_interval=2.0, clock=clock)
+    keys_file.unlink()
+    clock.now += 1.9
+    assert registry.lookup(raw) == entry  # not looked at yet
+    clock.now += 0.1
+    assert registry.lookup(raw) is None
 
 
 def test_the_file_holds_digests_only_and_is_private(keys_file: Path) -> None:
