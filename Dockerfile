@@ -3,32 +3,48 @@
 # testmode-proxy image: a builder stage with pip and the build backend, and a slim runtime stage that
 # receives only the virtual environment and the policies.
 #
+# Every input is pinned (security issue #10, item 13): the base image by digest (with a digest the tag is only
+# a label; the digest is the multi-platform index of python:3.11.16-slim-trixie), every Python package by
+# version and sha256 in requirements.lock (runtime) and requirements-build.lock (the build backend). To move
+# to a newer base: `docker buildx imagetools inspect python:3.11-slim-trixie` prints the index digest. To
+# update the packages: the commands at the top of each lock file (docs/deploy.md, "Pinned inputs").
+#
 #   docker build -t testmode-proxy .
-#   docker run --rm -p 8080:8080 -e TESTMODE_PROXY_CREDENTIAL_SENT=... testmode-proxy
+#   docker run --rm -p 127.0.0.1:8080:8080 -e TESTMODE_PROXY_HOST=0.0.0.0 \
+#     -v "$PWD/credentials:/etc/testmode-proxy/credentials:ro" \
+#     -e TESTMODE_PROXY_CREDENTIALS_DIR=/etc/testmode-proxy/credentials testmode-proxy
 
-FROM python:3.11-slim AS builder
+FROM python:3.11.16-slim-trixie@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-RUN python -m venv /opt/venv
+# Two environments: /opt/venv becomes the image's, /opt/build holds the build backend and stays behind.
+RUN python -m venv /opt/venv \
+    && python -m venv /opt/build
 WORKDIR /src
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes, not on every
-# source edit. They are read from pyproject.toml itself, so there is no second list to keep in sync.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir --requirement requirements.txt
+# Dependencies first, in their own layer: rebuilt only when a lock file changes, not on every source edit.
+# --require-hashes: each downloaded file must match a sha256 in the lock, so a replaced or re-uploaded release
+# fails the build. --no-deps: the lock is the whole set, nothing is resolved here. --only-binary: wheels only,
+# so no package's build code runs in the build. (tests/deploy/test_lock.py keeps the locks and pyproject.toml
+# in step.)
+COPY requirements.lock requirements-build.lock ./
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+        --requirement requirements.lock \
+    && /opt/build/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+        --requirement requirements-build.lock
 
-# Then the project, built as a wheel (the build backend stays in this stage) and installed into the venv.
-COPY README.md ./
+# Then the project: a wheel built by the locked backend (no build isolation, so nothing unpinned is fetched),
+# installed without dependencies; `pip check` fails the build if the lock misses one the wheel declares.
+COPY pyproject.toml README.md ./
 COPY proxy/ proxy/
-RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /dist . \
-    && /opt/venv/bin/pip install --no-cache-dir /dist/testmode_proxy-*.whl
+RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /dist . \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps /dist/testmode_proxy-*.whl \
+    && /opt/venv/bin/pip check
 
 
-FROM python:3.11-slim AS runtime
+FROM python:3.11.16-slim-trixie@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS runtime
 
 # A fixed numeric user, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
 RUN groupadd --system --gid 10001 testmode-proxy \
@@ -40,10 +56,14 @@ RUN groupadd --system --gid 10001 testmode-proxy \
 COPY --from=builder /opt/venv /opt/venv
 COPY policies/ /app/policies/
 
+# Loopback by default: a container that listens on 0.0.0.0 is reachable from every container on its network,
+# and each of them could send requests that leave with the provider credential. Whoever publishes the port
+# opts in (`-e TESTMODE_PROXY_HOST=0.0.0.0 -p 127.0.0.1:8080:8080`); the Helm chart sets 0.0.0.0 for the
+# gateway behind its Service and keeps 127.0.0.1 for a sidecar.
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    TESTMODE_PROXY_HOST=0.0.0.0 \
+    TESTMODE_PROXY_HOST=127.0.0.1 \
     TESTMODE_PROXY_PORT=8080 \
     TESTMODE_PROXY_POLICIES=/app/policies \
     TESTMODE_PROXY_STATE_DIR=/var/lib/testmode-proxy \

@@ -13,22 +13,25 @@ if TYPE_CHECKING:
     from proxy.app import Gateway
 
 
+_READY = {"status": "ready"}
+_STARTING = {"status": "starting"}
+
+
 def admin_routes(gateway: Gateway) -> list[Route]:
     async def healthz(request: Request) -> Response:
         """Liveness: the process answers."""
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        """Readiness: policies loaded and upstream clients started."""
-        ready = gateway.ready
-        body = {
-            "status": "ready" if ready else "starting",
-            "policies": [p.name for p in gateway.policies.policies],
-            "issued_keys": len(gateway.registry),
-        }
-        if ready:
-            return JSONResponse(body)
-        return JSONResponse(body, status_code=503, media_type="application/problem+json")
+        """Readiness: policies loaded and upstream clients started.
+
+        Ready or not, and nothing else: the endpoint has no authentication, and how many keys the registry
+        holds or which providers are configured is no business of whoever can reach the port (security
+        issue #10, item 13). The key count is in the registry's log lines (``key_registry_loaded``, ``_reloaded``).
+        """
+        if gateway.ready:
+            return JSONResponse(_READY)
+        return JSONResponse(_STARTING, status_code=503, media_type="application/problem+json")
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)

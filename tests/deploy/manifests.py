@@ -163,3 +163,20 @@ def schema_errors(manifest: Manifest, versions: Iterable[str]) -> list[str]:
             # A built-in kind without a schema is a typo'd or removed apiVersion, not a CRD.
             errors.append(f"{manifest}: {e.message}")
     return errors
+
+
+@dataclass(frozen=True)
+class SidecarNotes:
+    """What the install notes of a sidecar-mode release tell the user to paste into their pod spec."""
+
+    container: dict[str, Any]  # restartPolicy included
+    volumes: list[dict[str, Any]]
+
+
+def sidecar_notes(values: Mapping[str, Any], release: str = RELEASE) -> SidecarNotes:
+    notes = render_raw({**values, "mode": "sidecar"}, release=release)[f"{CHART_DIR.name}/templates/NOTES.txt"]
+    container_text = re.search(r"^(  - restartPolicy: Always\n.*?)\n\n", notes, flags=re.MULTILINE | re.DOTALL)
+    volumes_text = re.search(r"^and these volumes:\n(.*?)(?:\n\n|\Z)", notes, flags=re.MULTILINE | re.DOTALL)
+    assert container_text and volumes_text, f"the sidecar notes no longer print a container and volumes:\n{notes}"
+    [container] = yaml.safe_load(container_text.group(1))
+    return SidecarNotes(container, yaml.safe_load(volumes_text.group(1)))

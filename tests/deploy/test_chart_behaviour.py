@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .manifests import CHART_DIR, NAMESPACE, REPO_ROOT, Manifest, kube_versions, render, render_raw, schema_errors
+from .manifests import (
+    CHART_DIR,
+    NAMESPACE,
+    REPO_ROOT,
+    Manifest,
+    kube_versions,
+    render,
+    render_raw,
+    schema_errors,
+    sidecar_notes,
+)
 from .references import reference_errors
 
 EXAMPLE = CHART_DIR / "examples" / "sidecar-deployment.yaml"
@@ -58,11 +69,13 @@ def test_probes_and_graceful_termination() -> None:
     assert all(c["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"] for c in spread)
 
 
-def test_autoscaling_takes_over_the_replica_count() -> None:
-    manifests = render({"replicaCount": 3, "autoscaling": {"enabled": True, "minReplicas": 3}})
+def test_autoscaling_takes_over_the_replica_count_once_several_pods_are_allowed(unguarded_chart: Path) -> None:
+    """The HPA path, for when a shared store lifts the one-pod guard (test_chart_checks_fail.py)."""
+    manifests = render({"replicaCount": 3, "autoscaling": {"enabled": True, "minReplicas": 3}}, unguarded_chart)
     assert "replicas" not in only(manifests, "Deployment")["spec"]
     assert only(manifests, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 3
-    assert only(render({"replicaCount": 3}), "Deployment")["spec"]["replicas"] == 3
+    assert only(render({"replicaCount": 3}, unguarded_chart), "Deployment")["spec"]["replicas"] == 3
+    assert only(render({}), "Deployment")["spec"]["replicas"] == 1
 
 
 def test_a_policy_change_rolls_the_pods() -> None:
@@ -116,7 +129,7 @@ def test_chart_policies_are_copies_of_the_repository_policies() -> None:
 
 
 def test_sidecar_example_is_valid_and_runs_the_charts_container() -> None:
-    """The documented sidecar is the gateway's container, wired to the objects a sidecar-mode install renders."""
+    """The documented sidecar is the container the install notes print, wired to the objects the release makes."""
     [example] = [obj for obj in yaml.safe_load_all(EXAMPLE.read_text()) if obj]
     example_manifest = Manifest(EXAMPLE.name, example | {"metadata": example["metadata"] | {"namespace": NAMESPACE}})
     assert schema_errors(example_manifest, kube_versions()) == []
@@ -126,13 +139,11 @@ def test_sidecar_example_is_valid_and_runs_the_charts_container() -> None:
     sidecar_objects = render(values | {"mode": "sidecar"}, release="testmode-proxy")
     assert reference_errors([*sidecar_objects, example_manifest]) == []
 
-    gateway_pod = only(render(values, release="testmode-proxy"), "Deployment")["spec"]["template"]["spec"]
+    notes = sidecar_notes(values, release="testmode-proxy")
     example_pod = example["spec"]["template"]["spec"]
     [sidecar] = [c for c in example_pod["initContainers"] if c["name"] == "testmode-proxy"]
-    assert sidecar.pop("restartPolicy") == "Always"
-    assert sidecar == gateway_pod["containers"][0]
-    ours = [v for v in example_pod["volumes"] if v["name"].startswith("testmode-proxy-")]
-    assert ours == gateway_pod["volumes"]
+    assert sidecar == notes.container
+    assert [v for v in example_pod["volumes"] if v["name"].startswith("testmode-proxy-")] == notes.volumes
 
 
 def test_sidecar_notes_print_the_container_to_add() -> None:
@@ -140,3 +151,35 @@ def test_sidecar_notes_print_the_container_to_add() -> None:
     assert "restartPolicy: Always" in notes
     assert "name: TESTMODE_PROXY_POLICIES" in notes
     assert "http://127.0.0.1:8080" in notes
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_the_sidecar_listens_on_loopback_and_probes_from_inside_the_pod() -> None:
+    """Security issue #10, item 13: on the pod IP any pod could use the sidecar's provider credential."""
+    container = sidecar_notes({"containerPort": 9090}).container
+    assert env_of(container)["TESTMODE_PROXY_HOST"] == "127.0.0.1"
+    assert env_of(container)["TESTMODE_PROXY_PORT"] == "9090"
+    assert "ports" not in container  # nothing outside the pod can reach it, so nothing is declared
+    for name, path in [("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")]:
+        probe = container[name]
+        assert "httpGet" not in probe, f"{name}: kubelet's httpGet connects to the pod IP, where nothing listens"
+        assert probe["exec"]["command"] == [
+            "python", "-I", "-m", "proxy.probe", f"http://127.0.0.1:9090{path}", "--timeout",
+            str(probe["timeoutSeconds"]),
+        ]
+    # Probe paths and timings come from the same values as in gateway mode.
+    custom = {"readinessProbe": {"httpGet": {"path": "/ready"}, "periodSeconds": 7, "timeoutSeconds": 4}}
+    readiness = sidecar_notes(custom).container["readinessProbe"]
+    assert readiness["periodSeconds"] == 7
+    assert readiness["exec"]["command"][-3:] == ["http://127.0.0.1:8080/ready", "--timeout", "4"]
+
+
+def test_the_gateway_listens_on_all_interfaces_behind_its_service() -> None:
+    manifests = render({})
+    [container] = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert env_of(container)["TESTMODE_PROXY_HOST"] == "0.0.0.0"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert only(manifests, "Service")["spec"]["ports"][0]["targetPort"] == "http"

@@ -6,7 +6,6 @@ Mistakes in values are passed as overrides; mistakes in templates are made in a 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,6 @@ import pytest
 
 from .manifests import CHART_DIR, Manifest, kube_versions, lint_findings, render, schema_errors
 from .references import reference_errors
-
-
-@pytest.fixture
-def chart_copy(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(CHART_DIR, tmp_path / CHART_DIR.name))
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -105,8 +99,10 @@ def test_servicemonitor_crd_fields_are_checked(damage: Callable[[dict[str, Any]]
         ("Deployment", ("spec", "template", "spec", "serviceAccountName"), "other"),
     ],
 )
-def test_broken_references_between_objects_are_caught(kind: str, path: tuple[str | int, ...], value: str) -> None:
-    manifests = render({"serviceMonitor": {"enabled": True}, "autoscaling": {"enabled": True}})
+def test_broken_references_between_objects_are_caught(
+    unguarded_chart: Path, kind: str, path: tuple[str | int, ...], value: str
+) -> None:
+    manifests = render({"serviceMonitor": {"enabled": True}, "autoscaling": {"enabled": True}}, unguarded_chart)
     assert reference_errors(manifests) == []
     [target] = [m.obj for m in manifests if m.kind == kind]
     node: Any = target
@@ -114,6 +110,22 @@ def test_broken_references_between_objects_are_caught(kind: str, path: tuple[str
         node = node[key]
     node[path[-1]] = value
     assert reference_errors(manifests) != []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({"replicaCount": 2}, id="two-replicas"),
+        pytest.param({"autoscaling": {"enabled": True}}, id="autoscaling"),
+        pytest.param({"replicaCount": 3, "autoscaling": {"enabled": True, "minReplicas": 3}}, id="both"),
+    ],
+)
+def test_several_gateway_pods_are_refused_while_state_is_per_pod(values: dict[str, Any]) -> None:
+    """Two pods behind one Service would split the SQLite state (shared/DESIGN.md): refused, and told why."""
+    with pytest.raises(helm_python.HelmRenderError, match=r"replicaCount > 1 and autoscaling\.enabled are refused"):
+        render(values)  # what `helm install` and `helm template` run (`helm lint` only logs a `fail`)
+    render({**values, "mode": "sidecar"})  # a sidecar release renders no pods: nothing to refuse
+    render({"replicaCount": 0})  # scaled to zero is one pod fewer, not one more
 
 
 def test_every_value_is_documented() -> None:

@@ -19,7 +19,7 @@ EXPECTED_KINDS = {
     "default": GATEWAY,
     "sidecar": {"ConfigMap", "Secret"},
     "servicemonitor": GATEWAY | {"ServiceMonitor", "NetworkPolicy"},
-    "replicas": GATEWAY | {"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"},
+    "existing-secrets": GATEWAY | {"PodDisruptionBudget", "NetworkPolicy"},
 }
 
 
@@ -34,7 +34,7 @@ def existing_objects(values: dict[str, Any]) -> set[tuple[str, str]]:
     return existing
 
 
-def test_the_ci_scenarios_cover_gateway_sidecar_metrics_and_replicas() -> None:
+def test_the_ci_scenarios_cover_gateway_sidecar_metrics_and_existing_secrets() -> None:
     assert set(EXPECTED_KINDS) <= set(SCENARIO_IDS)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -31,10 +30,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+
+from proxy.keys.registry import create_key
+from tests.support.envelope import error, simulated
 
 from .dockerfile import Copy, dockerignore_excludes, parse
-from .manifests import REPO_ROOT, Manifest, render
+from .manifests import REPO_ROOT, Manifest, render, sidecar_notes
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0  # uvicorn's graceful shutdown is bounded by its own timeout_graceful_shutdown
@@ -142,19 +143,29 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TESTMODE_PROXY_")} | env
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        number: int = sock.getsockname()[1]
+        return number
+
+
 @contextmanager
-def serving(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> Iterator[httpx.Client]:
-    """Start the server, wait for /readyz, yield a client; on exit, SIGTERM it and require a graceful stop."""
-    port = socket.socket()
-    with port:
-        port.bind(("127.0.0.1", 0))
-        number = port.getsockname()[1]
-    # Only loopback here: the image and the chart listen on 0.0.0.0, a test machine must not.
-    env = process_env(env | {"TESTMODE_PROXY_HOST": "127.0.0.1", "TESTMODE_PROXY_PORT": str(number)})
+def serving(
+    argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, port: int | None = None
+) -> Iterator[httpx.Client]:
+    """Start the server, wait for /readyz, yield a client; on exit, SIGTERM it and require a graceful stop.
+
+    It listens where ``env`` says, except that 0.0.0.0 (the chart's gateway) becomes 127.0.0.1: a test
+    machine listens on loopback only. ``port`` defaults to a free one.
+    """
+    number = port or free_port()
+    host = "127.0.0.1" if env.get("TESTMODE_PROXY_HOST") == "0.0.0.0" else env["TESTMODE_PROXY_HOST"]
+    env = process_env(env | {"TESTMODE_PROXY_HOST": host, "TESTMODE_PROXY_PORT": str(number)})
     with log_path.open("w+") as log:
         server = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{number}", timeout=2.0, trust_env=False) as client:
+            with httpx.Client(base_url=f"http://{host}:{number}", timeout=2.0, trust_env=False) as client:
                 deadline, ready = time.monotonic() + READY_TIMEOUT, None
                 while time.monotonic() < deadline and server.poll() is None:
                     try:
@@ -178,64 +189,110 @@ def serving(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> 
                 server.wait(timeout=10)
 
 
+def accepts_on(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except ConnectionRefusedError:
+        return False
+
+
 @pytest.mark.slow
-def test_the_images_command_serves_probes_and_metrics(image: Image, tmp_path: Path) -> None:
-    with serving([*image.entrypoint, *image.cmd], image.env, image.cwd, tmp_path / "server.log") as client:
+def test_the_images_command_serves_probes_and_metrics_on_loopback(image: Image, tmp_path: Path) -> None:
+    assert image.env["TESTMODE_PROXY_HOST"] == "127.0.0.1", "the image must not listen on every interface by default"
+    port = free_port()
+    with serving([*image.entrypoint, *image.cmd], image.env, image.cwd, tmp_path / "server.log", port) as client:
         ready = client.get("/readyz")
         assert ready.headers["content-type"].startswith("application/json")
-        assert sorted(ready.json()["policies"]) == policy_names(REPO_ROOT / "policies")
+        assert ready.json() == {"status": "ready"}
+        # 127.0.0.2 is this machine's loopback too: a server on 0.0.0.0 would accept there.
+        assert not accepts_on("127.0.0.2", port)
         health = client.get("/healthz")
         assert health.status_code == 200
         health.json()
         metrics = client.get("/metrics")
         assert metrics.status_code == 200
         assert metrics.headers["content-type"].startswith("text/plain")
+        # The image's policies are loaded: a Sent route answers in Sent's dialect (no key: 401).
+        error(client.post("/v3/messages", json={"test_mode": True}), 401, "AUTH_001")
 
 
-def policy_names(directory: Path) -> list[str]:
-    names = sorted(yaml.safe_load(path.read_text())["name"] for path in directory.glob("*.yaml"))
-    assert names, f"no policies in {directory}"
-    return names
-
-
-def mount_volumes(image: Image, manifests: list[Manifest], pod: dict[str, Any]) -> None:
-    """Write each mounted ConfigMap, Secret and emptyDir of the rendered pod where kubelet would put it."""
-    objects = {(m.kind, m.name): m.obj for m in manifests}
-    volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    [container] = pod["containers"]
+def mount_volumes(image: Image, objects: list[Manifest], container: dict[str, Any], volumes: list[Any]) -> None:
+    """Write each mounted ConfigMap, Secret and emptyDir of a rendered container where kubelet would put it."""
+    by_name = {(m.kind, m.name): m.obj for m in objects}
+    declared = {volume["name"]: volume for volume in volumes}
     for mount in container["volumeMounts"]:
-        target, volume = image.path(mount["mountPath"]), volumes[mount["name"]]
+        target, volume = image.path(mount["mountPath"]), declared[mount["name"]]
         target.mkdir(parents=True, exist_ok=True)
         if "configMap" in volume:
-            for name, text in objects["ConfigMap", volume["configMap"]["name"]].get("data", {}).items():
+            for name, text in by_name["ConfigMap", volume["configMap"]["name"]].get("data", {}).items():
                 (target / name).write_text(text)
         elif "secret" in volume:
-            data = objects["Secret", volume["secret"]["secretName"]]["data"]
+            data = by_name["Secret", volume["secret"]["secretName"]]["data"]
             items = volume["secret"].get("items") or [{"key": key, "path": key} for key in data]
             for item in items:
                 (target / item["path"]).write_bytes(base64.b64decode(data[item["key"]]))
 
 
-@pytest.mark.slow
-def test_the_charts_container_runs_the_image(image: Image, tmp_path: Path) -> None:
-    """The env names, arguments and mounted files the chart gives the container are ones the server accepts."""
-    issued = {"id": "key_chart", "policy": "sent", "mode": "test", "scopes": ["*"], "digest": "0" * 64}
+def chart_values(tmp_path: Path) -> tuple[dict[str, Any], str]:
+    """Values with a key registry holding one issued Sent test key, and that key."""
+    keys_file = tmp_path / "keys.json"
+    raw, _ = create_key(keys_file, "sent", "test", ["*"], "sk_test_gw_")
     values = {
-        "keyRegistry": {"content": json.dumps({"version": 1, "keys": [issued]})},
+        "keyRegistry": {"content": keys_file.read_text()},
         "credentials": {"values": {"sent": "sent-live-key"}},
         "upstreams": {"sent": "http://127.0.0.1:9"},
     }
+    return values, raw
+
+
+def container_env(image: Image, container: dict[str, Any]) -> dict[str, str]:
+    return image.env | {e["name"]: image.rebase(e["value"]) for e in container["env"]}
+
+
+@pytest.mark.slow
+def test_the_charts_gateway_container_runs_the_image(image: Image, tmp_path: Path) -> None:
+    """The env names, arguments and mounted files the chart gives the container are ones the server accepts."""
+    values, key = chart_values(tmp_path)
     manifests = render(values)
     [deployment] = [m.obj for m in manifests if m.kind == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    mount_volumes(image, manifests, pod)
-    env = image.env | {e["name"]: image.rebase(e["value"]) for e in container["env"]}
+    mount_volumes(image, manifests, container, pod["volumes"])
     argv = [*container.get("command", image.entrypoint), *container.get("args", image.cmd)]
-    with serving(argv, env, image.cwd, tmp_path / "server.log") as client:
+    with serving(argv, container_env(image, container), image.cwd, tmp_path / "server.log") as client:
         assert client.get(container["livenessProbe"]["httpGet"]["path"]).status_code == 200
         ready = client.get(container["readinessProbe"]["httpGet"]["path"])
-        # The policies came from the mounted ConfigMap and the issued key from the mounted key registry.
         assert ready.status_code == 200
-        assert sorted(ready.json()["policies"]) == policy_names(image.path("/etc/testmode-proxy/policies"))
-        assert ready.json()["issued_keys"] == 1
+        # The policies came from the mounted ConfigMap and the issued key from the mounted key registry.
+        simulated(client.post("/v3/contacts", headers={"x-api-key": key}, json={"phone_number": "+15555550100"}), 201)
+
+
+def run_probe(image: Image, env: dict[str, str], probe: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """An exec probe as kubelet runs it: the command, in the container, with the container's environment."""
+    return subprocess.run(probe["exec"]["command"], env=process_env(env), cwd=image.cwd, capture_output=True,
+                          text=True, timeout=probe["timeoutSeconds"] + 5, check=False)
+
+
+@pytest.mark.slow
+def test_the_charts_sidecar_listens_on_loopback_only_and_its_exec_probes_pass(image: Image, tmp_path: Path) -> None:
+    """Security issue #10, item 13: the sidecar's port is for its own pod, and kubelet still sees it ready."""
+    values, key = chart_values(tmp_path)
+    port = free_port()
+    values["containerPort"] = port
+    notes = sidecar_notes(values)
+    container = notes.container
+    mount_volumes(image, render({**values, "mode": "sidecar"}), container, notes.volumes)
+    env = container_env(image, container)
+    assert env["TESTMODE_PROXY_HOST"] == "127.0.0.1"
+    probes = [container[name] for name in ("startupProbe", "livenessProbe", "readinessProbe")]
+    argv = [*container.get("command", image.entrypoint), *container.get("args", image.cmd)]
+    with serving(argv, env, image.cwd, tmp_path / "server.log", port) as client:
+        assert not accepts_on("127.0.0.2", port)  # bound to 127.0.0.1 alone, not to every address
+        for probe in probes:
+            result = run_probe(image, env, probe)
+            assert result.returncode == 0, result.stderr
+        simulated(client.post("/v3/contacts", headers={"x-api-key": key}, json={"phone_number": "+15555550100"}), 201)
+    # Stopped: the probes fail, with the reason kubelet records.
+    result = run_probe(image, env, probes[-1])
+    assert result.returncode == 1 and "/readyz" in result.stderr and "refused" in result.stderr.lower()

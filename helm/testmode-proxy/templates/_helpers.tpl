@@ -114,3 +114,15 @@ A JSON object, so the ConfigMap and its checksum come from one place; JSON keeps
 {{- end }}
 {{- toJson $files }}
 {{- end }}
+
+{{/*
+One gateway pod only, while the state is SQLite: each pod keeps its own file in its own emptyDir, so two pods
+behind one Service would each hold part of it (an idempotency key claimed in one pod is unknown to the other,
+a sandbox workspace is split in two). Lifted when a store shared between pods exists (shared/DESIGN.md, "What
+later capabilities will ask of this").
+*/}}
+{{- define "testmode-proxy.singleReplica" -}}
+{{- if and (eq .Values.mode "gateway") (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) }}
+{{- fail "replicaCount > 1 and autoscaling.enabled are refused: each gateway pod keeps its state in its own SQLite file (TESTMODE_PROXY_STATE_DIR on an emptyDir), so several pods behind one Service would split it. Run replicaCount: 1 until a store shared between pods exists." }}
+{{- end }}
+{{- end }}

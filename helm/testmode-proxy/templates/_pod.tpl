@@ -1,7 +1,35 @@
 {{/*
 The proxy container and its volumes. The gateway Deployment uses them, and in sidecar mode NOTES.txt
-prints them for pasting into an application's pod spec, so both modes run the same container.
+prints them for pasting into an application's pod spec, so both modes run the same image and files.
+
+What differs is who may connect (security issue #10, item 13):
+- gateway: 0.0.0.0, behind its Service (and the NetworkPolicy, when enabled); kubelet probes and Prometheus
+  reach the pod IP.
+- sidecar: 127.0.0.1. Only the containers of the application's own pod share that loopback; on the pod IP any
+  pod in the cluster could have sent requests with the sidecar's provider credential swapped in. Kubelet's
+  httpGet probes connect to the pod IP, so the sidecar's probes are exec probes ("testmode-proxy.probe").
 */}}
+
+{{- define "testmode-proxy.listenHost" -}}
+{{- ternary "127.0.0.1" "0.0.0.0" (eq .Values.mode "sidecar") }}
+{{- end }}
+
+{{/*
+A probe from values: as it is in gateway mode. In sidecar mode an httpGet probe becomes an exec probe that
+sends the same GET to 127.0.0.1 from inside the container (proxy/probe.py, standard library only; -I keeps
+PYTHON* variables and the working directory out of it) and fails unless the answer is 200.
+*/}}
+{{- define "testmode-proxy.probe" -}}
+{{- $probe := deepCopy .probe }}
+{{- $values := .context.Values }}
+{{- if and (eq $values.mode "sidecar") $probe.httpGet }}
+{{- $url := printf "http://127.0.0.1:%v%s" $values.containerPort ($probe.httpGet.path | default "/") }}
+{{- $command := list "python" "-I" "-m" "proxy.probe" $url "--timeout" (toString ($probe.timeoutSeconds | default 1)) }}
+{{- $_ := unset $probe "httpGet" }}
+{{- $_ := set $probe "exec" (dict "command" $command) }}
+{{- end }}
+{{- toYaml $probe }}
+{{- end }}
 
 {{- define "testmode-proxy.container" -}}
 name: testmode-proxy
@@ -9,14 +37,15 @@ image: {{ include "testmode-proxy.image" . | quote }}
 imagePullPolicy: {{ .Values.image.pullPolicy }}
 args:
   - serve
+{{- if eq .Values.mode "gateway" }}
 ports:
   - name: http
     containerPort: {{ .Values.containerPort }}
     protocol: TCP
+{{- end }}
 env:
-  {{- /* 0.0.0.0: kubelet probes and Prometheus reach the pod IP, not loopback. */}}
   - name: TESTMODE_PROXY_HOST
-    value: "0.0.0.0"
+    value: {{ include "testmode-proxy.listenHost" . | quote }}
   - name: TESTMODE_PROXY_PORT
     value: {{ .Values.containerPort | quote }}
   - name: TESTMODE_PROXY_POLICIES
@@ -61,17 +90,11 @@ volumeMounts:
   {{- with .Values.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
-{{- with .Values.startupProbe }}
-startupProbe:
-  {{- toYaml . | nindent 2 }}
+{{- range $name := list "startupProbe" "livenessProbe" "readinessProbe" }}
+{{- with index $.Values $name }}
+{{ $name }}:
+  {{- include "testmode-proxy.probe" (dict "probe" . "context" $) | nindent 2 }}
 {{- end }}
-{{- with .Values.livenessProbe }}
-livenessProbe:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.readinessProbe }}
-readinessProbe:
-  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- if gt (int .Values.preStopSleepSeconds) 0 }}
 lifecycle:
