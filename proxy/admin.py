@@ -27,7 +27,7 @@ def admin_routes(gateway: Gateway) -> list[Route]:
 
         Ready or not, and nothing else: the endpoint has no authentication, and how many keys the registry
         holds or which providers are configured is no business of whoever can reach the port (security
-        issue #10, item 13). The key count is in the registry's log lines (``key_registry_loaded``, ``_reloaded``).
+        issue #10, item 13). Operators have ``testmode-proxy keys list`` and the ``key_registry_reloaded`` log line.
         """
         if gateway.ready:
             return JSONResponse(_READY)

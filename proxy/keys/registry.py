@@ -120,7 +120,6 @@ class KeyRegistry:
             self._lose_file()
             return
         self._use(parse_registry(path.read_text(), str(path)), signature)
-        log.info("key_registry_loaded", path=str(path), keys=len(self._keys))
 
     def __len__(self) -> int:
         return len(self._keys)
