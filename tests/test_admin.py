@@ -17,7 +17,8 @@ async def test_readyz_names_no_keys_and_no_policies_ready_or_not(tmp_path: Path)
     keys_file = tmp_path / "keys.json"
     for mode in ("live", "test"):
         create_key(keys_file, "sent", mode, ["*"], f"sk_{mode}_gw_")
-    gateway = Gateway(Settings(policies_dir=POLICIES, keys_file=keys_file), registry=CollectorRegistry())
+    settings = Settings(policies_dir=POLICIES, keys_file=keys_file, state_dir=tmp_path / "state")
+    gateway = Gateway(settings, registry=CollectorRegistry())
     assert len(gateway.registry) == 2
     transport = httpx.ASGITransport(app=gateway)  # no lifespan: the upstream clients never start
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
@@ -26,4 +27,4 @@ async def test_readyz_names_no_keys_and_no_policies_ready_or_not(tmp_path: Path)
         gateway.ready = True
         ready = await client.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
-    await gateway.verify_client.aclose()
+    await gateway.parts.verify_client.aclose()
