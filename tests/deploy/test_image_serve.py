@@ -2,8 +2,9 @@
 
 The image: build the wheel from the files the Dockerfile copies, install it into a fresh virtual environment,
 lay the image's files out under a scratch root, and start the server with the image's own ENTRYPOINT, CMD and
-ENV. It must become ready, serve its probes and metrics, and stop cleanly on SIGTERM. Then the same image runs
-with the environment, arguments and mounted files of the container the Helm chart renders.
+ENV. It must become ready on loopback only, serve its probes and metrics, and stop cleanly on SIGTERM. Then the
+same image runs with the environment, arguments and mounted files of the containers the Helm chart renders: the
+gateway's, and the sidecar's, which must listen on 127.0.0.1 alone and pass its exec probes.
 
 Offline by design: the wheel is built with the build backend of the running environment, and the fresh venv
 resolves the wheel's dependencies against the running environment's site-packages (a ``.pth`` line) with
