@@ -4,10 +4,15 @@ aiohttp is used directly because it measured ~12x faster than httpx's default tr
 faster than the httpx API over an aiohttp transport on this kind of machine
 (shared/reference/performance.md); nothing outside this module knows which client it is.
 
-* Method, path (mount prefix removed), query, headers and body bytes pass unchanged, except:
+* Method, path, query, headers and body bytes pass unchanged, except:
   hop-by-hop headers (RFC 9110 §7.6.1, and any named in ``Connection``) are dropped,
   ``X-Forwarded-For``/``-Proto``/``-Host`` are added, and an issued live key is swapped for the
   policy's provider credential (a copy of it in another credential header is dropped).
+* The path is the route stage's clean path (:mod:`proxy.target`), mount prefix removed; the raw
+  request target is never read here. It is joined onto the policy's origin, and the result's scheme
+  and authority (host, port, no userinfo) must still be the policy's before anything is sent: a
+  path can never choose the host (security review item 1). Method-override headers are refused by
+  the route stage and dropped here too (item 9); so is any method the policy does not use.
 * The response streams back as it arrives (bounded memory: aiohttp pauses reading while uvicorn
   applies back-pressure to the client).
 * Deadlines: ``connect_timeout`` for the TCP connect (and pool wait), ``total_timeout`` for the
@@ -33,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import aiohttp
 import structlog
@@ -46,6 +52,7 @@ from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy, PolicySet
 from proxy.settings import Limits
+from proxy.target import METHOD_OVERRIDE_HEADERS
 from proxy.verdict import may_reach_provider
 
 log = structlog.get_logger("proxy.forward")
@@ -56,7 +63,8 @@ HOP_BY_HOP = frozenset({
     b"te", b"trailer", b"transfer-encoding", b"upgrade",
 })
 # Set by the client library from the URL and body, or by the gateway itself.
-_REQUEST_DROP = frozenset({b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+_REQUEST_DROP = frozenset({b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+                           *(name.encode() for name in METHOD_OVERRIDE_HEADERS)})
 _REQUEST_DROP_ALL = HOP_BY_HOP | _REQUEST_DROP
 _MAX_UPSTREAM_HEADERS = 100
 _WHOLE_BODY_MAX = 64 * 1024  # larger bodies, or bodies of unknown length, stream
@@ -71,6 +79,34 @@ def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
     return named
 
 
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A policy's base URL, parsed once at start-up: the text paths are joined onto, and the scheme and
+    authority (host, port, and no userinfo) every joined URL must still have."""
+
+    base: str
+    scheme: str
+    authority: str
+
+    @classmethod
+    def of(cls, policy: Policy) -> Upstream:
+        url = URL(policy.base_url, encoded=True)  # the loader checked its form (http(s), no userinfo)
+        return cls(policy.base_url, url.scheme, url.raw_authority)
+
+    def url(self, path: str, query: bytes) -> URL:
+        """``path`` (a clean origin-form path) and ``query`` joined onto the base; raise unless the result is
+        still at the policy's origin."""
+        if path[:1] != "/" or path[:2] == "//":
+            raise _refuse("the path is not a clean origin-form path")
+        text = self.base + path
+        if query:
+            text += "?" + query.decode("latin-1")
+        url = URL(text, encoded=True)
+        if url.raw_authority != self.authority or url.scheme != self.scheme:
+            raise _refuse("the upstream URL is not at the policy's origin")
+        return url
+
+
 class Forward:
     """ASGI terminal app. ``start()``/``close()`` run in the server's lifespan."""
 
@@ -78,6 +114,7 @@ class Forward:
         self.policies = policies
         self.limits = limits
         self.metrics = metrics
+        self.upstreams = {policy.name: Upstream.of(policy) for policy in policies.policies}
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.deadlines = Deadlines()  # asyncio.timeout() would arm a loop timer per request
         for policy in policies.policies:  # a zero per policy, so "stays 0" is visible, not absent
@@ -120,6 +157,8 @@ class Forward:
             log.error("forward_refused", reason=why)
             raise _refuse(why)
         assert ctx.policy is not None
+        if scope["method"] not in ctx.policy.methods:  # the route stage answered 405 already
+            raise _refuse("the method is not one the policy allows")
         return ctx.policy
 
     def _headers(self, scope: Scope, ctx: RequestContext, policy: Policy) -> list[tuple[str, str]]:
@@ -165,10 +204,7 @@ class Forward:
         if session is None:
             raise GatewayError(503, "overloaded", "The gateway is starting or stopping; nothing was sent.",
                                outcome="not_sent", headers={"retry-after": "1"})
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        url = policy.base_url + (raw_path[len(ctx.mount_prefix):].decode("latin-1") or "/")
-        if query := scope.get("query_string"):
-            url += "?" + query.decode("latin-1")
+        url = self.upstreams[policy.name].url(ctx.path or "/", scope.get("query_string", b""))
         headers = self._headers(scope, ctx, policy)
         deadline = policy.total_timeout or self.limits.upstream_total_timeout
         started = time.perf_counter()
@@ -178,7 +214,7 @@ class Forward:
         try:
             async with self.deadlines.at(end_at):  # one deadline for the whole exchange
                 response = await session.request(
-                    scope["method"], URL(url, encoded=True), data=ctx.body_bytes or None,
+                    scope["method"], url, data=ctx.body_bytes or None,
                     headers=headers, allow_redirects=False, compress=None,
                 )
                 ctx.upstream_seconds = time.perf_counter() - started

@@ -6,9 +6,11 @@ Every problem is a :class:`PolicyError` worded ``file: key.path: message`` and s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from jsonschema import Draft7Validator
@@ -38,6 +40,9 @@ ERROR_CODES = (
     "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large",
     "request_timeout",
 )
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")  # RFC 3986 §2.3
 
 
 class PolicyError(ValueError):
@@ -107,10 +112,11 @@ class _Compiler:
         live = doc.get("live", {})
         unmatched = doc.get("unmatched_scopes", {})
         test_headers = self._headers(test.get("response_headers", {"X-Test-Mode": "true"}))
+        methods = _methods(routes, keys)
         return Policy(
             name=doc["name"],
             source=self.source,
-            base_url=(self.upstream_override or upstream["base_url"]).rstrip("/"),
+            base_url=self._base_url(self.upstream_override or upstream["base_url"]),
             connect_timeout=upstream.get("connect_timeout"),
             total_timeout=upstream.get("total_timeout"),
             prefixes=tuple(doc.get("prefixes", [""])),
@@ -129,8 +135,19 @@ class _Compiler:
             unmatched_write_scope=unmatched.get("write", "write"),
             routes=table,
             route_list=routes,
+            methods=methods,
+            allow=", ".join(sorted(methods)),
             trigger_tokens=tuple(sorted({f'"{t.path[-1]}"'.encode() for t in body_triggers})),
         )
+
+    def _base_url(self, text: str) -> str:
+        """An origin (and optional path) that requests' paths are joined onto (proxy/forward.py)."""
+        url = urlsplit(text)
+        if url.scheme not in ("http", "https") or not url.hostname or url.username is not None or url.query \
+                or url.fragment or "%" in url.netloc:
+            raise self.fail("upstream.base_url", f"{text!r} must be http(s)://host[:port][/path], "
+                                                 "without credentials, query or fragment")
+        return text.rstrip("/")
 
     def _template(self, node: Any, where: str, bindings: Bindings | None = None) -> Any:
         try:
@@ -216,6 +233,10 @@ class _Compiler:
             template = PathTemplate.parse(node["path"])
         except PathTemplateError as exc:
             raise self.fail(f"{where}.path", str(exc)) from exc
+        if any(s is not None and not _UNRESERVED.fullmatch(s) for s in template.segments):
+            # Requests are matched on their path with only escaped unreserved characters decoded
+            # (proxy/target.py): a literal with any other character could never match reliably.
+            raise self.fail(f"{where}.path", "literal segments may hold only letters, digits and - . _ ~")
         rules = []
         for j, rule in enumerate(node.get("rules", [])):
             try:
@@ -261,6 +282,19 @@ class _Compiler:
             raise self.fail(where, "a response other than 204 needs 'data' or 'body' (or 'empty: true')")
         headers = self._template(node["headers"], f"{where}.headers") if "headers" in node else None
         return ResponseVariant(when=when, status=node["status"], headers=headers, body=body)
+
+
+def _methods(routes: tuple[Route, ...], keys: KeySpec) -> frozenset[str]:
+    """The methods a policy allows: its routes', its key check's, and HEAD wherever GET is (RFC 9110 §9.3.2).
+
+    Undeclared paths are forwarded with these methods too; anything else (TRACE, CONNECT, OPTIONS, …) is
+    405 before authentication (security review item 9)."""
+    methods = {route.method for route in routes}
+    if keys.passthrough is not None:
+        methods.add(keys.passthrough.method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return frozenset(methods)
 
 
 def load_policy(path: Path, upstream_override: str | None = None) -> Policy:

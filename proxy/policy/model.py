@@ -115,6 +115,8 @@ class Policy:
     unmatched_write_scope: str
     routes: PathTable[Route]
     route_list: tuple[Route, ...]
+    methods: frozenset[str]  # the methods the routes and key check use; others are 405 (proxy.target)
+    allow: str  # the same, as an ``Allow`` header value
     trigger_tokens: tuple[bytes, ...] = field(default=())  # quoted last path parts, for the duplicate scan
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:

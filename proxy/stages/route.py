@@ -7,17 +7,22 @@ policies share, to the one whose key header the request carries.
 
 Reads: scope method, path, headers. Writes: ``ctx.policy``, ``route``, ``path``, ``path_params``,
 ``headers``, ``duplicate_headers``. Ends a request with: 404 ``not_found`` (problem details) when no
-policy claims the path; 400 ``bad_request`` for dot-segments in the path; 431
-``headers_too_large`` past the header limits (count, total bytes; Envoy's edge defaults).
+policy claims the path; 400 ``bad_request`` for a request target that is not a clean path or a
+method-override header, 405 ``method_not_allowed`` for a method the policy does not use
+(:mod:`proxy.target`); 431 ``headers_too_large`` past the header limits (count, total bytes; Envoy's
+edge defaults).
 """
 
 from __future__ import annotations
+
+from contextlib import suppress
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.context import RequestContext, begin
 from proxy.errors import GatewayError
 from proxy.policy.model import Policy, PolicySet, Route
+from proxy.target import clean_path, decoded_params, refuse_method_override, require_method
 
 
 class RouteStage:
@@ -43,11 +48,12 @@ class RouteStage:
         if size > self.max_header_bytes:
             raise _too_large()
         ctx.headers = headers
-        path: str = scope["path"]
-        if "/." in path:
-            segments = path.split("/")
-            if "." in segments or ".." in segments:
-                raise GatewayError(400, "bad_request", "Paths with '.' or '..' segments are not accepted.")
+        try:
+            path = clean_path(scope)  # the one path routing and forwarding use (proxy/target.py)
+            refuse_method_override(headers)
+        except GatewayError:
+            self._dialect_for(ctx, scope["path"], headers)
+            raise
         method: str = scope["method"]
         hit = self.exact.get((method, path))
         if hit is not None:
@@ -63,11 +69,13 @@ class RouteStage:
             found = policy.match(method, inner)
             if found is not None:
                 ctx.policy, ctx.path, ctx.mount_prefix = policy, inner, prefix
-                ctx.route, ctx.path_params = found
+                ctx.route, params = found
+                ctx.path_params = decoded_params(params)
                 await self.app(scope, receive, send)
                 return
             fallback.append((prefix, policy))
         ctx.policy, ctx.mount_prefix = self._unmatched(fallback, headers, path)
+        require_method(ctx.policy, method)  # a declared route's method is allowed by construction
         ctx.path = path[len(ctx.mount_prefix):] or "/"
         await self.app(scope, receive, send)
 
@@ -83,6 +91,13 @@ class RouteStage:
                 prefix, policy = best[0]
                 return policy, prefix
         raise GatewayError(404, "not_found", f"No provider policy serves {path[:100]!r}.", reason="no_policy")
+
+    def _dialect_for(self, ctx: RequestContext, path: str, headers: dict[str, str]) -> None:
+        """For a refused request target: the policy whose dialect words the 400 (never used to forward)."""
+        mounts = self.policies.mounts
+        candidates = [(p, policy) for p, policy in mounts if not p or path == p or path.startswith(p + "/")]
+        with suppress(GatewayError):
+            ctx.policy, _ = self._unmatched(candidates, headers, path)
 
 
 def _too_large() -> GatewayError:

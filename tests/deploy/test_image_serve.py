@@ -55,7 +55,10 @@ class Image:
         return self.root / image_path.lstrip("/")
 
     def rebase(self, value: str) -> str:
-        """Move the absolute paths of a ':'-separated value under the root; the host's PATH stays behind."""
+        """Move the absolute paths of a ':'-separated value under the root; the host's PATH stays behind.
+        A URL (``TESTMODE_PROXY_UPSTREAM_SENT``) is not a path list and stays as it is."""
+        if "://" in value:
+            return value
         parts = [str(self.path(p)) if p.startswith("/") else p for p in value.split(":")]
         return ":".join(parts).replace(HOST_PATH, os.environ.get("PATH", ""))
 

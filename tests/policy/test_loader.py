@@ -74,6 +74,8 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
     assert policy.test_request_id_prefix == "req_test_"
     assert policy.test_headers == [(b"x-test-mode", b"true")]
     assert [t.name for t in policy.body_triggers] == ["test_mode"]
+    assert policy.methods == {"POST", "GET", "HEAD"}  # the routes' methods, and HEAD where GET is
+    assert policy.allow == "GET, HEAD, POST"
     found = policy.match("GET", "/v1/things/t_1")
     assert found is not None
     get, params = found
@@ -97,6 +99,11 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
         (lambda d: d.update(name=5), "name", "5 is not of type 'string'"),
         (lambda d: d.update(name="Demo"), "name", "does not match"),
         (lambda d: d["upstream"].update(base_url="ftp://x"), "upstream.base_url", "does not match"),
+        (lambda d: d["upstream"].update(base_url="https://u:p@api.example.com"), "upstream.base_url",
+         "without credentials"),
+        (lambda d: d["upstream"].update(base_url="https://api.example.com%2f@evil"), "upstream.base_url",
+         "must be http(s)://host"),
+        (lambda d: d["upstream"].update(base_url="https://api.example.com/?x=1"), "upstream.base_url", "query"),
         (lambda d: d["upstream"].update(connect_timeout="5"), "upstream.connect_timeout", "is not of type 'number'"),
         (lambda d: d.update(routes={"id": "x"}), "routes", "is not of type 'array'"),
         (lambda d: route(d).update(method="FETCH"), "routes.0.method", "'FETCH' is not one of"),
@@ -137,6 +144,9 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
          "routes", "GET /v1/things/{thing} is declared twice"),
         (lambda d: route(d, 1).update(path="/v1/things/{id}.json"), "routes.1.path", "bad segment"),
         (lambda d: route(d, 1).update(path="/v1/{id}/{id}"), "routes.1.path", "parameter {id} appears twice"),
+        (lambda d: route(d).update(path="/v1/things:batch"), "routes.0.path",
+         "literal segments may hold only letters, digits and - . _ ~"),
+        (lambda d: route(d).update(path="/v1/th%69ngs"), "routes.0.path", "literal segments may hold only"),
         # keys
         (lambda d: d["keys"].update(issued_prefix={"live": "dk_", "test": "dk_"}), "keys.issued_prefix",
          "must differ and not contain each other"),

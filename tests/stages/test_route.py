@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from urllib.parse import unquote
 
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 from starlette.types import Message
@@ -94,3 +96,60 @@ async def test_no_policy_for_a_prefix_is_404_problem(sent: Policy) -> None:
         response = await client.get("/v3/me")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+async def _raw(policy_set: PolicySet, method: str, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[
+        list[Message], Terminal]:
+    """The stage called with the scope uvicorn builds (raw_path as sent; path decoded), as httpx would not send it."""
+    terminal = Terminal()
+    app = Observe(RouteStage(terminal, policies=policy_set), metrics=Metrics(CollectorRegistry()))
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    text = raw_path.decode("latin-1")
+    scope = {"type": "http", "method": method, "path": unquote(text), "raw_path": raw_path, "query_string": b"",
+             "headers": headers, "client": ("127.0.0.1", 1), "scheme": "http"}
+    await app(scope, receive, send)
+    return sent, terminal
+
+
+@pytest.mark.parametrize(("raw_path", "headers", "content_type"), [
+    (b"/sent%2f@127.0.0.1:9666/v3/me", [], b"application/json"),  # under /sent: Sent's dialect
+    (b"//127.0.0.1:9666/v3/me", [(b"x-api-key", b"k")], b"application/json"),  # Sent's key header: Sent's
+    (b"//127.0.0.1:9666/v3/me", [], b"application/problem+json"),  # neither: problem details (RFC 9457)
+])
+async def test_a_refused_target_is_worded_in_the_dialect_of_the_policy_it_names(
+    policy_set: PolicySet, raw_path: bytes, headers: list[tuple[bytes, bytes]], content_type: bytes
+) -> None:
+    sent, terminal = await _raw(policy_set, "GET", raw_path, headers)
+    assert sent[0]["status"] == 400
+    assert (b"content-type", content_type) in sent[0]["headers"]
+    assert terminal.calls == 0
+
+
+async def test_escaped_unreserved_characters_route_like_the_plain_path(policy_set: PolicySet) -> None:
+    sent, terminal = await _raw(policy_set, "PATCH", b"/se%6et/v3/%63ontacts/a%40b.example", [(b"x-api-key", b"k")])
+    snapshot = orjson.loads(sent[1]["body"])
+    assert (snapshot["route"], snapshot["mount_prefix"], snapshot["path"]) == (
+        "contacts.update", "/sent", "/v3/contacts/a%40b.example")  # the path forward joins onto the origin
+    assert snapshot["path_params"] == {"id": "a@b.example"}  # templates get the value the client meant
+    assert terminal.calls == 1
+
+
+async def test_a_method_the_policy_does_not_use_is_405_with_allow(policy_set: PolicySet) -> None:
+    sent, terminal = await _raw(policy_set, "TRACE", b"/v3/me", [(b"x-api-key", b"k")])
+    assert sent[0]["status"] == 405
+    assert (b"allow", b"DELETE, GET, HEAD, PATCH, POST, PUT") in sent[0]["headers"]
+    assert terminal.calls == 0
+
+
+@pytest.mark.parametrize("path", [b"/v3/me", b"/v3/contacts"])  # a declared route and an undeclared path
+async def test_a_method_override_header_is_400(policy_set: PolicySet, path: bytes) -> None:
+    sent, terminal = await _raw(policy_set, "GET", path, [(b"x-api-key", b"k"), (b"x-http-method-override", b"PUT")])
+    assert sent[0]["status"] == 400
+    assert terminal.calls == 0
