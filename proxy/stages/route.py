@@ -90,7 +90,8 @@ class RouteStage:
             if len(best) == 1:
                 prefix, policy = best[0]
                 return policy, prefix
-        raise GatewayError(404, "not_found", f"No provider policy serves {path[:100]!r}.", reason="no_policy")
+        # The path is not repeated: it may hold personal data (an email, a phone number).
+        raise GatewayError(404, "not_found", "No provider policy serves this path.", reason="no_policy")
 
     def _dialect_for(self, ctx: RequestContext, path: str, headers: dict[str, str]) -> None:
         """For a refused request target: the policy whose dialect words the 400 (never used to forward)."""

@@ -48,8 +48,11 @@ class ShortCircuit:
             await self.app(scope, receive, send)
             return
         if route is None or not route.responses:
+            # Named by the route's template, never the path as sent: a path may hold an email or a phone
+            # number, and error bodies end up in client logs (security review item 12).
+            what = route.path.text if route is not None else "on a path this policy does not declare"
             raise GatewayError(404, "test_mode_unsupported",
-                               f"{scope['method']} {ctx.path[:100]} is not simulated in test mode; nothing was sent.")
+                               f"{scope['method']} {what} is not simulated in test mode; nothing was sent.")
         env: dict[str, Any] = {
             "body": ctx.body if ctx.body is not NO_BODY else {},
             "path": ctx.path_params,

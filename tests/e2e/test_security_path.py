@@ -260,3 +260,21 @@ def test_asterisk_form_is_400_json(deployed: Deployed, recorder: Provider, metho
         assert (doc["status"], doc["code"]) == (400, "bad_request")
     assert recorder.records() == []
     assert "Traceback" not in deployed.log.read_text(errors="replace")
+
+
+# ------------------------------------------------------------------ item 12: errors name no personal data
+
+def test_test_mode_unsupported_names_no_path_data(deployed: Deployed, recorder: Provider) -> None:
+    answer = send_raw(deployed.gateway, "POST", "/v3/contacts/alice@example.com/notes", {"x-api-key": deployed.test},
+                      b'{"note": "x"}')
+    err = sent_error(answer, 404, "RESOURCE_002")
+    assert "alice" not in answer.body.decode() and "example.com" not in answer.body.decode()
+    assert err["message"].startswith("POST ")
+    assert recorder.records() == []
+
+
+def test_no_policy_names_no_path_data(deployed: Deployed, recorder: Provider) -> None:
+    answer = send_raw(deployed.gateway, "GET", "/v4/contacts/alice@example.com")
+    assert answer.status == 404
+    assert answer.json()["code"] == "not_found"
+    assert "alice" not in answer.body.decode()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from proxy.policy.model import Policy
+from proxy.policy.paths import PathTable
 from proxy.stages.shortcircuit import ShortCircuit
 from tests.stages.harness import harness
 from tests.stages.seeds import issued, passthrough, seed
@@ -91,6 +93,25 @@ async def test_unsimulated_test_request_is_404_never_passed_on(sent: Policy) -> 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "RESOURCE_002"
     assert response.headers["x-test-mode"] == "true"
+    assert terminal.calls == 0
+
+
+@pytest.mark.parametrize(("path", "named"), [
+    ("/v3/contacts/alice@example.com", "PATCH /v3/contacts/{id} is not simulated"),      # a route without answers
+    ("/v3/contacts/alice@example.com/notes", "PATCH on a path this policy does not declare"),  # no route
+])
+async def test_unsimulated_404_names_the_route_template_not_the_path(sent: Policy, path: str, named: str) -> None:
+    """An error body ends up in client logs: it names the route, never what the path held (review item 12)."""
+    quiet = {(r.method, r.path.text): replace(r, responses=()) if r.id == "contacts.update" else r
+             for r in sent.route_list}
+    policy = replace(sent, routes=PathTable((method, r.path, r) for (method, _), r in quiet.items()))
+    client, terminal = harness(stage(), seed(policy, "PATCH", path, key=issued("test"), body={}, test_mode=True))
+    async with client:
+        response = await client.patch(path)
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert named in message
+    assert "alice" not in response.text and "example.com" not in response.text
     assert terminal.calls == 0
 
 
