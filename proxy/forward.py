@@ -93,17 +93,17 @@ class Upstream:
         url = URL(policy.base_url, encoded=True)  # the loader checked its form (http(s), no userinfo)
         return cls(policy.base_url, url.scheme, url.raw_authority)
 
-    def url(self, path: str, query: bytes) -> URL:
-        """``path`` (a clean origin-form path) and ``query`` joined onto the base; raise unless the result is
-        still at the policy's origin."""
-        if path[:1] != "/" or path[:2] == "//":
-            raise _refuse("the path is not a clean origin-form path")
+    def url(self, path: str, query: bytes) -> URL | None:
+        """``path`` (a clean origin-form path) and ``query`` joined onto the base, or None unless the result
+        is still at the policy's origin."""
+        if path[:1] != "/" or path[:2] == "//":  # only such a path could begin an authority
+            return None
         text = self.base + path
         if query:
             text += "?" + query.decode("latin-1")
         url = URL(text, encoded=True)
         if url.raw_authority != self.authority or url.scheme != self.scheme:
-            raise _refuse("the upstream URL is not at the policy's origin")
+            return None
         return url
 
 
@@ -152,14 +152,18 @@ class Forward:
         """Re-derive live-ness independently of the earlier stages' verdict (:mod:`proxy.verdict`)."""
         why = may_reach_provider(ctx, scope["method"], scope.get("query_string", b""))
         if why is not None:
-            self.metrics.forward_refusal(ctx.policy.name if ctx.policy else "none",
-                                         "undecided" if ctx.test_mode is None else "test_mode")
-            log.error("forward_refused", reason=why)
-            raise _refuse(why)
+            raise self._refused(ctx.policy.name if ctx.policy else "none",
+                                "undecided" if ctx.test_mode is None else "test_mode", why)
         assert ctx.policy is not None
         if scope["method"] not in ctx.policy.methods:  # the route stage answered 405 already
-            raise _refuse("the method is not one the policy allows")
+            raise self._refused(ctx.policy.name, "method", "the method is not one the policy allows")
         return ctx.policy
+
+    def _refused(self, policy: str, reason: str, why: str) -> GatewayError:
+        """A request an earlier stage should have stopped: counted (it must stay 0), logged, refused."""
+        self.metrics.forward_refusal(policy, reason)
+        log.error("forward_refused", reason=why)
+        return _refuse(why)
 
     def _headers(self, scope: Scope, ctx: RequestContext, policy: Policy) -> list[tuple[str, str]]:
         raw: list[tuple[bytes, bytes]] = scope["headers"]
@@ -205,6 +209,8 @@ class Forward:
             raise GatewayError(503, "overloaded", "The gateway is starting or stopping; nothing was sent.",
                                outcome="not_sent", headers={"retry-after": "1"})
         url = self.upstreams[policy.name].url(ctx.path or "/", scope.get("query_string", b""))
+        if url is None:  # the route stage's clean path cannot do this: a bug, and never a request elsewhere
+            raise self._refused(policy.name, "origin", "the upstream URL would leave the policy's origin")
         headers = self._headers(scope, ctx, policy)
         deadline = policy.total_timeout or self.limits.upstream_total_timeout
         started = time.perf_counter()

@@ -111,8 +111,9 @@ class Metrics:
         # mode (or undecided) is refused there and counted here. It must stay 0; the Helm chart's
         # PrometheusRule alerts on any increase.
         self.forward_refusals = _Counter("testmode_proxy_forward_refusals",
-                                         "Test-mode or undecided requests stopped by the forwarding code's own "
-                                         "re-check (any value above 0 is a bug in an earlier stage).",
+                                         "Requests stopped by the forwarding code's own re-check: test-mode or "
+                                         "undecided, a method the policy does not use, a URL off the policy's "
+                                         "origin (any value above 0 is a bug in an earlier stage).",
                                          ("policy", "reason"))
         registry.register(_Collector(
             (self.requests, self.request_seconds, self.stage_seconds, self.upstream_seconds, self.upstream_failures,

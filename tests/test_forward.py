@@ -10,7 +10,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CollectorRegistry
 
-from proxy.context import RequestContext
+from proxy.context import SCOPE_KEY, RequestContext
 from proxy.errors import GatewayError
 from proxy.forward import Forward, Upstream
 from proxy.metrics import Metrics
@@ -68,18 +68,32 @@ def test_the_clean_path_and_query_are_joined_onto_the_policys_base() -> None:
 
 
 @pytest.mark.parametrize("path", ["", "v3/me", "//evil/v3/me", "%2f@evil/v3/me", "@evil/v3/me", ":1@evil/x"])
-def test_a_path_that_could_reach_the_authority_is_refused(path: str) -> None:
-    with pytest.raises(GatewayError) as caught:
-        _upstream().url(path, b"")
-    assert (caught.value.status, caught.value.outcome) == (500, "not_sent")
+def test_a_path_that_could_reach_the_authority_gets_no_url(path: str) -> None:
+    assert _upstream().url(path, b"") is None
 
 
-def test_a_url_that_left_the_policys_origin_is_refused_before_sending() -> None:
+def test_a_url_that_left_the_policys_origin_is_never_requested() -> None:
     """The last check before the socket: whatever built the text, scheme and authority must be the policy's."""
     drifted = Upstream("http://127.0.0.1:9001%2f@127.0.0.1:9666", "http", "127.0.0.1:9001")
+    assert drifted.url("/v3/me", b"") is None
+
+
+async def test_forward_refuses_counts_and_sends_nothing_when_the_url_would_leave_the_origin() -> None:
+    forward = _forward()
+    policy = forward.policies.by_name("sent")
+    assert policy is not None
+    forward.upstreams["sent"] = Upstream("http://127.0.0.1:9001%2f@127.0.0.1:9666", "http", "127.0.0.1:9001")
+    forward.sessions["sent"] = object()  # type: ignore[assignment]  # any use of it would fail the test
+    ctx = RequestContext("x", "req_x", policy=policy, key=issued("live"), test_mode=False, path="/v3/me")
+    scope = {"type": "http", "method": "GET", "query_string": b"", "headers": [], SCOPE_KEY: ctx}
     with pytest.raises(GatewayError) as caught:
-        drifted.url("/v3/me", b"")
-    assert "origin" in caught.value.message
+        await forward(scope, _never, _never)
+    assert (caught.value.status, caught.value.outcome) == (500, "not_sent")
+    assert forward.metrics.forward_refusals.values[("sent", "origin")] == 1
+
+
+async def _never(*_: Any) -> Any:
+    raise AssertionError("nothing may be received or sent")
 
 
 def test_method_override_headers_are_not_forwarded() -> None:
@@ -103,4 +117,5 @@ def test_a_method_the_policy_does_not_use_is_never_forwarded(method: str) -> Non
     with pytest.raises(GatewayError) as caught:
         forward._recheck(ctx, {"method": method, "query_string": b""})
     assert caught.value.outcome == "not_sent"
+    assert forward.metrics.forward_refusals.values[("sent", "method")] == 1
     assert forward._recheck(ctx, {"method": "GET", "query_string": b""}) is policy
