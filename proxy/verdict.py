@@ -5,9 +5,9 @@ triggers (an issued test key, a test key prefix, a body flag that is ``true``) a
 that cannot be told apart from a test; ``may_reach_provider`` is the forwarding code's own re-check,
 derived again from the request rather than trusted from the stages.
 
-The one test request allowed past the responders is a read (GET/HEAD, no body) made with the
-provider's own pass-through test key on a route with no simulated answer: reads have no side effects
-and the provider serves its own sandbox data (:func:`key_test_read_may_pass`).
+The one test request allowed past the responders is a read (GET/HEAD/OPTIONS) with no body bytes, made
+a test by its key alone, the provider's own pass-through test key, on a route with no simulated answer:
+reads have no side effects and the provider serves its own sandbox data (:func:`key_test_read_may_pass`).
 """
 
 from __future__ import annotations
@@ -86,12 +86,17 @@ def key_trigger(policy: Policy, ctx: RequestContext) -> str | None:
 
 
 def key_test_read_may_pass(ctx: RequestContext, method: str) -> bool:
-    """The only test request allowed past the responders: a read, with the provider's own key, with no
-    simulation on the route."""
+    """The only test request allowed past the responders: a read with no body bytes, made a test by the
+    provider's own key alone, with no simulation on the route. A read whose body says test (whatever the
+    key) never passes: the flag would reach the provider, to be honoured or ignored (issue #10, item 6)."""
+    policy, key = ctx.policy, ctx.key
     return (
         method in SAFE_METHODS
-        and ctx.key is not None
-        and ctx.key.kind == "passthrough"
+        and not ctx.body_bytes
+        and policy is not None
+        and key is not None
+        and key.kind == "passthrough"
+        and key_trigger(policy, ctx) is not None
         and (ctx.route is None or not ctx.route.responses)
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from proxy.context import NO_BODY, RequestContext
@@ -24,7 +25,8 @@ def sent() -> Policy:
 def ctx_for(
     sent: Policy, test_mode: bool | None, key: Any, body: Any = NO_BODY, routed: bool = False
 ) -> RequestContext:
-    ctx = RequestContext("x", "req_x", policy=sent, key=key, test_mode=test_mode, body=body)
+    raw = b"" if body is NO_BODY else orjson.dumps(body)
+    ctx = RequestContext("x", "req_x", policy=sent, key=key, test_mode=test_mode, body=body, body_bytes=raw)
     if routed:
         ctx.route = sent.route_list[0]  # messages.send: has a simulated answer
     return ctx
@@ -44,6 +46,14 @@ CASES = [
     (True, passthrough("sk_test_abc"), NO_BODY, "GET", True, False),  # ...unless the route is simulated
     (True, passthrough("sk_test_abc"), {}, "POST", False, False),
     (True, issued("test"), NO_BODY, "GET", False, False),  # an issued test key never passes
+    # Only a read made a test by the key alone, with no body, passes (issue #10, item 6).
+    (True, passthrough("sk_live_abc"), {"test_mode": True}, "GET", False, False),
+    (True, passthrough("sk_live_abc"), {"sandbox": True}, "HEAD", False, False),
+    (True, passthrough("sk_live_abc"), {"test_mode": True}, "OPTIONS", False, False),
+    (True, passthrough("sk_live_abc"), NO_BODY, "GET", False, False),  # test, yet not by its key: never guess
+    (True, passthrough("sk_test_abc"), {"test_mode": True}, "GET", False, False),
+    (True, passthrough("sk_test_abc"), {}, "GET", False, False),  # a body, even an empty object
+    (True, passthrough("sk_test_abc"), NO_BODY, "OPTIONS", False, True),
 ]
 
 

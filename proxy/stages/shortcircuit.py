@@ -1,9 +1,10 @@
 """Stage 8, *short-circuit*: answer a test request with the route's synthesized response.
 
 A stage that responds never calls the next app: test requests end here, so they cannot reach
-:mod:`proxy.forward`. The one exception is a *read* (GET/HEAD) made with the provider's own
-pass-through sandbox key on a route with no simulated answer: reads have no side effects and the
-provider serves its own sandbox data, so it passes on (forward re-checks exactly this).
+:mod:`proxy.forward`. The one exception is a *read* (GET/HEAD/OPTIONS) with no body, made a test by
+the provider's own pass-through sandbox key alone, on a route with no simulated answer: reads have no
+side effects and the provider serves its own sandbox data, so it passes on (forward re-checks exactly
+this: :func:`proxy.verdict.key_test_read_may_pass`).
 
 Reads: ``ctx.test_mode``, ``ctx.route``, ``ctx.body``, ``ctx.path_params``. Writes: ``ctx.answered_by``,
 ``ctx.status`` (through the response). Ends a request with: the route's test response; 404
