@@ -8,6 +8,7 @@ derived again from the request rather than trusted from the stages.
 The one test request allowed past the responders is a read (GET/HEAD/OPTIONS) with no body bytes, made
 a test by its key alone, the provider's own pass-through test key, on a route with no simulated answer:
 reads have no side effects and the provider serves its own sandbox data (:func:`key_test_read_may_pass`).
+Header and query names are compared as :mod:`proxy.policy.flagnames` folds them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from proxy.context import NO_BODY, RequestContext
 from proxy.errors import GatewayError, bad_request
+from proxy.policy.flagnames import query_name_is_misplaced
 from proxy.policy.model import BodyTrigger, Policy
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,14 +44,16 @@ def flag_value(body: Any, trigger: BodyTrigger) -> Any:
 
 def decide(policy: Policy, ctx: RequestContext, query_string: bytes) -> tuple[bool, str | None]:
     """(is_test, trigger name); raises :class:`GatewayError` when the request is ambiguous."""
+    # One C-level set test per request: misplaced_headers holds every lower-case spelling (header names
+    # arrive lower-cased), so a header is matched as flagnames.fold would match it.
     if not ctx.headers.keys().isdisjoint(policy.misplaced_headers):
-        name = next(name for name in policy.misplaced_headers if name in ctx.headers)
+        name = next(name for name in ctx.headers if name in policy.misplaced_headers)
         raise GatewayError(400, "ambiguous_test_mode",
                            f"The '{name}' header does not select test mode here; "
                            f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")
     if query_string and policy.misplaced_query:
         for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
-            if name in policy.misplaced_query:
+            if query_name_is_misplaced(name, policy.misplaced_query):
                 raise GatewayError(400, "ambiguous_test_mode",
                                    f"The '{name}' query parameter does not select test mode here; "
                                    f"set the test flag in the JSON body. Nothing was sent.", reason="misplaced_flag")

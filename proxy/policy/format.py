@@ -41,6 +41,8 @@ _ROUTE: dict[str, Any] = {
     },
 }
 
+_FLAG_NAMES = {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"}}
+
 _TRIGGER: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -127,7 +129,8 @@ POLICY_SCHEMA: dict[str, Any] = {
                 "misplaced": {
                     "type": "object",
                     "additionalProperties": False,
-                    "properties": {"headers": _STR_LIST, "query": _STR_LIST},
+                    # Added to the names derived from the body triggers; matched folded (proxy/policy/flagnames.py).
+                    "properties": {"headers": _FLAG_NAMES, "query": _FLAG_NAMES},
                 },
                 "request_id_prefix": _STR,
                 "response_headers": _HEADERS,

@@ -15,10 +15,12 @@ from urllib.parse import urlsplit
 import yaml
 from jsonschema import Draft7Validator
 
+from proxy.policy.flagnames import compile_flag_paths, derived_misplaced, fold, header_spellings
 from proxy.policy.format import POLICY_SCHEMA
 from proxy.policy.model import (
     BodyTrigger,
     Dialect,
+    FlagPaths,
     Headers,
     KeySpec,
     Passthrough,
@@ -108,7 +110,7 @@ class _Compiler:
         if dupes := sorted({i for i in ids if ids.count(i) > 1}):
             raise self.fail("routes", f"duplicate route id(s): {', '.join(dupes)}")
         upstream = doc["upstream"]
-        misplaced = test.get("misplaced", {})
+        flag_paths, misplaced_headers, misplaced_query = self._flag_names(body_triggers, test.get("misplaced", {}))
         live = doc.get("live", {})
         unmatched = doc.get("unmatched_scopes", {})
         test_headers = self._headers(test.get("response_headers", {"X-Test-Mode": "true"}))
@@ -124,8 +126,8 @@ class _Compiler:
             dialect=dialect,
             body_triggers=body_triggers,
             key_prefix_triggers=key_triggers,
-            misplaced_headers=tuple(h.lower() for h in misplaced.get("headers", [])),
-            misplaced_query=tuple(misplaced.get("query", [])),
+            misplaced_headers=misplaced_headers,
+            misplaced_query=misplaced_query,
             test_request_id_prefix=test.get("request_id_prefix", "req_test_"),
             live_request_id_prefix=live.get("request_id_prefix", "req_"),
             test_headers=test_headers,
@@ -137,7 +139,7 @@ class _Compiler:
             route_list=routes,
             methods=methods,
             allow=", ".join(sorted(methods)),
-            trigger_tokens=tuple(sorted({f'"{t.path[-1]}"'.encode() for t in body_triggers})),
+            flag_paths=flag_paths,
         )
 
     def _base_url(self, text: str) -> str:
@@ -223,6 +225,21 @@ class _Compiler:
             else:
                 prefixes.append(node["key_prefix"])
         return tuple(body), tuple(prefixes)
+
+    def _flag_names(
+        self, triggers: tuple[BodyTrigger, ...], misplaced: dict[str, list[str]]
+    ) -> tuple[FlagPaths, frozenset[str], frozenset[str]]:
+        """The keys on the triggers' paths (each given once, spelled exactly, or 400), and the header and query
+        names refused as misplaced flags: each trigger's key and its ``x-`` form, plus the policy's own."""
+        paths = [t.path for t in triggers]
+        try:
+            flag_paths = compile_flag_paths(paths)
+        except ValueError as exc:
+            raise self.fail("test_mode.triggers", str(exc)) from exc
+        derived = derived_misplaced(paths)
+        headers = header_spellings([*derived, *misplaced.get("headers", [])])
+        query = frozenset(map(fold, [*derived, *misplaced.get("query", [])]))
+        return flag_paths, headers, query
 
     def _route(
         self, index: int, node: dict[str, Any], definitions: dict[str, Any], dialect: Dialect,

@@ -59,6 +59,28 @@ class BodyTrigger:
 
 
 @dataclass(frozen=True, slots=True)
+class FlagKey:
+    """One key on a body trigger's path, with the keys below it: every trigger's path as one tree."""
+
+    name: str  # as the policy spells it
+    folded: str  # proxy.policy.flagnames.fold(name): what every spelling a provider may read as it shares
+    exact: bytes  # b'"name"', as it appears in a body
+    token: bytes  # b'"folded"', as any such spelling appears in a body's folded bytes (FOLD_BYTES)
+    below: tuple[FlagKey, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FlagPaths:
+    """The keys on body triggers' paths, compiled for the body stage's check that each is given once and
+    spelled exactly (proxy/flagkeys.py)."""
+
+    keys: tuple[FlagKey, ...] = ()
+    folded: frozenset[str] = frozenset()  # every key's folded name
+    lengths: frozenset[int] = frozenset()  # their lengths: a spelling folds one character to one
+    look_alikes: tuple[bytes, ...] = ()  # UTF-8 of the non-ASCII letters that fold to a letter of a key
+
+
+@dataclass(frozen=True, slots=True)
 class Passthrough:
     method: str
     path: str
@@ -104,8 +126,8 @@ class Policy:
     dialect: Dialect
     body_triggers: tuple[BodyTrigger, ...]
     key_prefix_triggers: tuple[str, ...]
-    misplaced_headers: tuple[str, ...]
-    misplaced_query: tuple[str, ...]
+    misplaced_headers: frozenset[str]  # every lower-case spelling of a misplaced name (flagnames.header_spellings)
+    misplaced_query: frozenset[str]  # folded misplaced names (flagnames.query_name_is_misplaced)
     test_request_id_prefix: str
     live_request_id_prefix: str
     test_headers: Headers
@@ -117,7 +139,7 @@ class Policy:
     route_list: tuple[Route, ...]
     methods: frozenset[str]  # the methods the routes and key check use; others are 405 (proxy.target)
     allow: str  # the same, as an ``Allow`` header value
-    trigger_tokens: tuple[bytes, ...] = field(default=())  # quoted last path parts, for the duplicate scan
+    flag_paths: FlagPaths = field(default=FlagPaths())  # the keys on body triggers' paths, for the body stage
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         return self.routes.match(method, path)

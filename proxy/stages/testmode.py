@@ -5,7 +5,9 @@ test prefix (``sk_test_``), or a body flag is ``true``. A body flag must be a JS
 where present: ``"true"``, ``1`` or ``null`` cannot be told apart from a test request, so they are
 400, never a forward. So is a flag whose parent is not an object, a flag required beside its
 parent (SendGrid's ``sandbox_mode`` without ``enable``), and a test flag put where the provider
-would ignore it (a header or query parameter the policy lists as misplaced).
+would ignore it: a header or query parameter named like a trigger's key, in any case, ``-`` or ``_``,
+``[]`` or nested (:mod:`proxy.policy.flagnames`). Near-miss and repeated body keys are refused earlier,
+by *body* (:mod:`proxy.flagkeys`).
 
 Reads: ``ctx.policy``, ``ctx.key``, ``ctx.body``, ``ctx.headers``. Writes: ``ctx.test_mode``,
 ``ctx.trigger``, and ``ctx.request_id`` (``req_test_…`` in test mode). Ends a request with: 400

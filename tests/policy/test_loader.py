@@ -76,6 +76,10 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
     assert [t.name for t in policy.body_triggers] == ["test_mode"]
     assert policy.methods == {"POST", "GET", "HEAD"}  # the routes' methods, and HEAD where GET is
     assert policy.allow == "GET, HEAD, POST"
+    # misplaced names derive from the triggers: the key and its x- form, in every header spelling
+    assert policy.misplaced_headers == {"test-mode", "test_mode", "x-test-mode", "x-test_mode", "x_test-mode",
+                                        "x_test_mode"}
+    assert policy.misplaced_query == {"test_mode", "x_test_mode"}
     found = policy.match("GET", "/v1/things/t_1")
     assert found is not None
     get, params = found
@@ -154,6 +158,11 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
          "must differ and not contain each other"),
         (lambda d: d["keys"].update(issued_prefix={"live": "dk_live_x", "test": "dk_live"}), "keys.issued_prefix",
          "must differ and not contain each other"),
+        # test mode
+        (lambda d: d["test_mode"]["triggers"].append({"body": "Test-Mode"}), "test_mode.triggers",
+         "trigger keys 'test_mode', 'Test-Mode' differ only in case or '-'/'_'"),
+        (lambda d: d["test_mode"].update(misplaced={"query": ["sandbox[]"]}), "test_mode.misplaced.query.0",
+         "does not match"),
         # dialect
         (lambda d: d["dialect"].update(codes={"unauthorised": "AUTH_001"}), "dialect.codes.unauthorised",
          "unknown error code"),

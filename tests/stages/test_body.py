@@ -8,7 +8,7 @@ from functools import partial
 
 import pytest
 
-from proxy.policy.model import Policy
+from proxy.policy.model import Policy, PolicySet
 from proxy.stages.body import Body
 from tests.stages.harness import harness
 from tests.stages.seeds import issued, seed
@@ -67,6 +67,9 @@ async def test_get_without_body_is_not_read(sent: Policy) -> None:
         (b'{"test_mode": false, "test_mode": true}', JSON, 400, "VALIDATION_006"),
         (b'{"sandbox": true, "sandbox": false}', JSON, 400, "VALIDATION_006"),
         (b'{"test_mode": false, "test\\u005fmode": true}', JSON, 400, "VALIDATION_006"),
+        (b'{"Test_Mode": true}', JSON, 400, "VALIDATION_006"),  # a provider that ignores case reads the flag
+        (b'{"SANDBOX": true}', JSON, 400, "VALIDATION_006"),
+        (b'{"test-mode": true, "test_mode": false}', JSON, 400, "VALIDATION_006"),
         (b"x" * 8193, JSON, 413, "VALIDATION_004"),
     ],
 )
@@ -80,11 +83,38 @@ async def test_refusals(sent: Policy, content: bytes, headers: dict[str, str], s
     assert terminal.calls == 0
 
 
-async def test_duplicate_keys_elsewhere_are_not_refused(sent: Policy) -> None:
-    client, _ = harness(stage, seed(sent, "POST", "/v3/contacts", key=issued("live")))
+@pytest.mark.parametrize("content", [
+    b'{"a": 1, "a": 2, "test_mode": false}',
+    b'{"variables": {"sandbox": 1, "sandbox": 2, "Test_Mode": 3}, "test_mode": false}',  # not on a trigger's path
+])
+async def test_duplicate_keys_elsewhere_are_not_refused(sent: Policy, content: bytes) -> None:
+    client, terminal = harness(stage, seed(sent, "POST", "/v3/contacts", key=issued("live")))
     async with client:
-        response = await client.post("/v3/contacts", content=b'{"a": 1, "a": 2, "test_mode": false}', headers=JSON)
+        response = await client.post("/v3/contacts", content=content, headers=JSON)
     assert response.status_code == 299
+    assert terminal.received_body == content
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b'{"mail_settings": {"sandbox_mode": {"enable": true}}, "subject": "hi", "mail_settings": {}}',
+         "mail_settings"),
+        (b'{"mail_settings": {"sandbox_mode": {"enable": true}, "sandbox_mode": {}}}', "mail_settings.sandbox_mode"),
+        (b'{"mail_settings": {"sandbox_mode": {"Enable": true}}}', "mail_settings.sandbox_mode.Enable"),
+    ],
+)
+async def test_a_key_on_a_nested_flags_path_given_twice_or_misspelled_is_refused(
+    policy_set: PolicySet, content: bytes, field: str
+) -> None:
+    sendgrid = policy_set.by_name("sendgrid")
+    assert sendgrid is not None
+    client, terminal = harness(stage, seed(sendgrid, "POST", "/v3/mail/send", key=issued("live")))
+    async with client:
+        response = await client.post("/v3/mail/send", content=content, headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == field
+    assert terminal.calls == 0
 
 
 async def test_chunked_body_over_the_cap_is_413_at_the_limit(sent: Policy) -> None:

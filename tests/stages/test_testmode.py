@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from proxy.policy.model import Policy
+from proxy.policy.model import Policy, PolicySet
 from proxy.stages.testmode import TestMode as ModeStage
 from tests.stages.harness import harness
 from tests.stages.seeds import issued, passthrough, seed
@@ -78,16 +78,61 @@ async def test_a_refused_request_with_a_live_key_keeps_its_live_id(sent: Policy)
     assert not response.headers["x-request-id"].startswith("req_test_")
 
 
-@pytest.mark.parametrize(
-    ("headers", "query"),
-    [({"x-test-mode": "true"}, ""), ({}, "test_mode=true"), ({}, "sandbox=1"), ({"x-sandbox": "1"}, "")],
-)
+MISPLACED = [
+    ({"x-test-mode": "true"}, ""),
+    ({}, "test_mode=true"),
+    ({}, "sandbox=1"),
+    ({"x-sandbox": "1"}, ""),
+    # Near-miss spellings: any case, '_' or '-', '[]' or nested in a query name (issue #10, item 7).
+    ({"x_test_mode": "true"}, ""),
+    ({"X-Test_Mode": "true"}, ""),
+    ({"X-Sandbox-Mode": "true"}, ""),
+    ({"TestMode": "1"}, ""),
+    ({}, "Sandbox=true"),
+    ({}, "sandbox[]=true"),
+    ({}, "page=2&TEST-MODE=1"),
+    ({}, "options%5Bsandbox%5D=true"),
+    ({}, "options.test_mode=true"),
+]
+
+
+@pytest.mark.parametrize(("headers", "query"), MISPLACED)
 async def test_misplaced_flag_is_refused(sent: Policy, headers: dict[str, str], query: str) -> None:
-    client, terminal = harness(ModeStage, seed(sent, "POST", "/v3/contacts", key=LIVE, body={}, headers=headers))
+    client, terminal = harness(ModeStage, seed(sent, "POST", "/v3/contacts", key=LIVE, body={}))
     async with client:
-        response = await client.post("/v3/contacts" + (f"?{query}" if query else ""))
+        response = await client.post("/v3/contacts" + (f"?{query}" if query else ""), headers=headers)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_006"
+    assert terminal.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [({"x-sandbox-id": "1"}, ""), ({"x-testing": "1"}, ""), ({}, "sandboxes=1"), ({}, "mode=test&page=2")],
+)
+async def test_names_that_only_resemble_a_flag_pass(sent: Policy, headers: dict[str, str], query: str) -> None:
+    client, terminal = harness(ModeStage, seed(sent, "POST", "/v3/contacts", key=LIVE, body={}))
+    async with client:
+        response = await client.post("/v3/contacts" + (f"?{query}" if query else ""), headers=headers)
+    assert response.status_code == 299
+    assert terminal.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [({"x-sandbox-mode": "true"}, ""), ({"X-Test-Mode": "true"}, ""), ({"Enable": "true"}, ""),
+     ({}, "sandbox_mode=true"), ({}, "mail_settings[sandbox_mode][enable]=true"), ({}, "Enable=1")],
+)
+async def test_sendgrid_refuses_misplaced_flags_too(
+    policy_set: PolicySet, headers: dict[str, str], query: str
+) -> None:
+    sendgrid = policy_set.by_name("sendgrid")
+    assert sendgrid is not None
+    client, terminal = harness(ModeStage, seed(sendgrid, "POST", "/v3/mail/send", key=LIVE, body={}))
+    async with client:
+        response = await client.post("/v3/mail/send" + (f"?{query}" if query else ""), headers=headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].endswith("set the test flag in the JSON body. Nothing was sent.")
     assert terminal.calls == 0
 
 
