@@ -2,7 +2,9 @@
 
 A rule is general (it knows nothing of any one provider): the policy names it and gives it
 parameters and wording. Each factory takes the rule's options (already checked at load) and
-returns a check of the parsed body that yields every finding at once.
+returns a check of the parsed body that yields its findings one by one: the validator stops asking
+once it has as many as it lists (proxy/policy/validation.py, ``MAX_FINDINGS``), and every element a
+rule visits is one step of its budget (:func:`proxy.policy.findings.spend`; security issue item 2).
 
 Paths are dotted, ``*`` standing for every element of an array (or value of an object):
 ``personalizations.*.to.*.email``. Every rule takes ``message`` (required), ``field`` (default: the
@@ -32,20 +34,23 @@ import base64
 import binascii
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 import orjson
 
 from proxy.errors import FieldError
+from proxy.policy.findings import spend
 
-RuleCheck = Callable[[Any], list[FieldError]]
+RuleCheck = Callable[[Any], Iterable[FieldError]]
 RuleOptions = dict[str, Any]
 RuleFactory = Callable[[RuleOptions], RuleCheck]
 Parts = tuple[str | int, ...]
 
 _COMMON = {"message": str, "field": str, "help": str}
 _SEGMENT = re.compile(r"^(\*|[A-Za-z0-9_$-]+)$")
+_WHITESPACE = re.compile(r"\s+")
 
 
 class RuleConfigError(ValueError):
@@ -100,7 +105,10 @@ def _positive_int(options: RuleOptions, name: str) -> int:
 
 
 def select(value: Any, pattern: tuple[str, ...], base: Parts = ()) -> Iterator[tuple[Parts, Any]]:
-    """Every ``(concrete path, value)`` the pattern reaches; missing keys and wrong types reach nothing."""
+    """Every ``(concrete path, value)`` the pattern reaches; missing keys and wrong types reach nothing.
+
+    Lazy (a rule that needs only the first few stops early); each node visited is one step."""
+    spend(1)
     if not pattern:
         yield base, value
         return
@@ -121,6 +129,7 @@ def select(value: Any, pattern: tuple[str, ...], base: Parts = ()) -> Iterator[t
 
 def present(value: Any, pattern: tuple[str, ...]) -> bool:
     """The path exists (even as ``null``); a ``*`` needs a non-empty array whose every element has the rest."""
+    spend(1)
     if not pattern:
         return True
     head, rest = pattern[0], pattern[1:]
@@ -138,12 +147,32 @@ def dotted(parts: Parts) -> str:
 
 
 def value_text(value: Any) -> str:
-    """A value as it reads in a message: strings bare, the rest as JSON, long ones cut."""
-    try:
-        text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        text = repr(value)
+    """A value as it reads in a message: strings bare, the rest as JSON, long ones cut to 200 characters.
+
+    Only the start of a large value is ever rendered (a finding about a 1 MB array costs 200 characters)."""
+    text = value[:201] if isinstance(value, str) else _json_head(value, 201)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _json_head(value: Any, room: int) -> str:
+    """``value`` as compact JSON (orjson's spelling): all of it, or a start at least ``room`` long."""
+    if isinstance(value, list | dict):
+        pairs = enumerate(value) if isinstance(value, list) else value.items()
+        parts, used = ["[" if isinstance(value, list) else "{"], 1
+        for index, (key, item) in enumerate(pairs):
+            if used > room:
+                return "".join(parts)
+            part = ("," if index else "") + ("" if isinstance(value, list) else _json_head(key, room - used) + ":")
+            part += _json_head(item, room - used - len(part))
+            parts.append(part)
+            used += len(part)
+        return "".join(parts) + ("]" if isinstance(value, list) else "}")
+    if isinstance(value, str):
+        value = value[:max(room, 0) + 1]  # a cut string still renders longer than room
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(value)[:max(room, 0) + 1]
 
 
 def json_type(value: Any) -> str:
@@ -191,11 +220,11 @@ def _required_unless(options: RuleOptions) -> RuleCheck:
     wording = _Wording(options)
     parent, key = path[:-1], path[-1]
 
-    def check(body: Any) -> list[FieldError]:
+    def check(body: Any) -> Iterator[FieldError]:
         if any(present(body, other) for other in unless):
-            return []
-        return [wording.finding(path=dotted((*where, key)))
-                for where, obj in select(body, parent) if isinstance(obj, dict) and key not in obj]
+            return
+        yield from (wording.finding(path=dotted((*where, key)))
+                    for where, obj in select(body, parent) if isinstance(obj, dict) and key not in obj)
 
     return check
 
@@ -225,18 +254,15 @@ def _unique_across(options: RuleOptions) -> RuleCheck:
                     yield parts, value
                 seen.add(key)
 
-    def check(body: Any) -> list[FieldError]:
-        findings = []
+    def check(body: Any) -> Iterator[FieldError]:
         for scope_parts, element in select(body, scope):
             for parts, value in repeats(element):
                 full = (*scope_parts, *parts)
                 indices = [i for i, part in enumerate(full) if isinstance(part, int)]
                 array = full[:indices[-1]] if indices else full[:-1]
-                findings.append(wording.finding(path=dotted(full), value=value, array=dotted(array),
-                                                scope=dotted(scope_parts)))
+                yield wording.finding(path=dotted(full), value=value, array=dotted(array), scope=dotted(scope_parts))
                 if first_only:
                     break
-        return findings
 
     return check
 
@@ -244,16 +270,20 @@ def _unique_across(options: RuleOptions) -> RuleCheck:
 def _max_total(options: RuleOptions) -> RuleCheck:
     """At most ``max`` elements reached by all ``paths`` together (recipients across to, cc and bcc).
 
-    Placeholders: ``{count}``, ``{max}``; ``field`` defaults to the first path's first segment.
+    Placeholders: ``{count}``, ``{max}``; ``field`` defaults to the first path's first segment. Counting
+    stops at ``max + 1`` unless the wording shows ``{count}``.
     """
     _check(options, {"paths": list, "max": int}, {})
     paths = _paths(options, "paths")
     limit = _positive_int(options, "max")
     wording = _Wording(options, default_field=paths[0][0])
+    stop = None if "{count}" in wording.message + wording.field else limit + 1
 
-    def check(body: Any) -> list[FieldError]:
-        count = sum(1 for pattern in paths for _ in select(body, pattern))
-        return [wording.finding(count=count, max=limit)] if count > limit else []
+    def check(body: Any) -> Iterator[FieldError]:
+        matches = (1 for pattern in paths for _ in select(body, pattern))
+        count = sum(islice(matches, stop))
+        if count > limit:
+            yield wording.finding(count=count, max=limit)
 
     return check
 
@@ -276,21 +306,20 @@ def _ordered_first(options: RuleOptions) -> RuleCheck:
     key = options.get("key")
     wording = _Wording(options)
 
-    def check(body: Any) -> list[FieldError]:
-        findings = []
+    def check(body: Any) -> Iterator[FieldError]:
         for parts, items in select(body, path):
             if not isinstance(items, list):
                 continue
             highest = -1
             for index, item in enumerate(items):
+                spend(1)
                 value = item.get(key) if key is not None and isinstance(item, dict) else item
                 hashable = isinstance(value, str | int) and not isinstance(value, bool)
                 position = rank.get(value, len(order)) if hashable else len(order)
                 if position < highest:
-                    findings.append(wording.finding(path=dotted((*parts, index)), index=index, value=value))
+                    yield wording.finding(path=dotted((*parts, index)), index=index, value=value)
                     break
                 highest = max(highest, position)
-        return findings
 
     return check
 
@@ -305,11 +334,11 @@ def _max_future_seconds(options: RuleOptions) -> RuleCheck:
     limit = _positive_int(options, "seconds")
     wording = _Wording(options)
 
-    def check(body: Any) -> list[FieldError]:
+    def check(body: Any) -> Iterator[FieldError]:
         latest = time.time() + limit
-        return [wording.finding(path=dotted(parts), value=value, seconds=limit)
-                for pattern in paths for parts, value in select(body, pattern)
-                if isinstance(value, int | float) and not isinstance(value, bool) and value > latest]
+        yield from (wording.finding(path=dotted(parts), value=value, seconds=limit)
+                    for pattern in paths for parts, value in select(body, pattern)
+                    if isinstance(value, int | float) and not isinstance(value, bool) and value > latest)
 
     return check
 
@@ -325,18 +354,18 @@ def _base64(options: RuleOptions) -> RuleCheck:
     wording = _Wording(options)
 
     def valid(text: str) -> bool:
-        if strip:
-            text = "".join(text.split())
+        if strip:  # one pass, one string: not split() into a list of every line
+            text = _WHITESPACE.sub("", text)
         try:
             base64.b64decode(text.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
             return False
         return True
 
-    def check(body: Any) -> list[FieldError]:
-        return [wording.finding(path=dotted(parts))
-                for pattern in paths for parts, value in select(body, pattern)
-                if isinstance(value, str) and value and not valid(value)]
+    def check(body: Any) -> Iterator[FieldError]:
+        yield from (wording.finding(path=dotted(parts))
+                    for pattern in paths for parts, value in select(body, pattern)
+                    if isinstance(value, str) and value and not valid(value))
 
     return check
 
@@ -355,10 +384,13 @@ def _forbidden_keys(options: RuleOptions) -> RuleCheck:
     forbidden = frozenset(k.casefold() for k in keys) if fold else frozenset(keys)
     wording = _Wording(options)
 
-    def check(body: Any) -> list[FieldError]:
-        return [wording.finding(path=dotted(parts), key=key)
-                for pattern in paths for parts, obj in select(body, pattern) if isinstance(obj, dict)
-                for key in obj if (key.casefold() if fold else key) in forbidden]
+    def check(body: Any) -> Iterator[FieldError]:
+        for pattern in paths:
+            for parts, obj in select(body, pattern):
+                if isinstance(obj, dict):
+                    spend(len(obj))
+                    yield from (wording.finding(path=dotted(parts), key=key)
+                                for key in obj if (key.casefold() if fold else key) in forbidden)
 
     return check
 

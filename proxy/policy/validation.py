@@ -1,10 +1,14 @@
 """Route body validation: JSON Schema compiled once, two validators, one verdict.
 
 The fast validator (jsonschema-rs, compiled Rust, ~1 µs) runs on every request; only when it fails
-does the all-errors validator (jsonschema, ~24 µs) run to list every finding at once
-(shared/reference/performance.md). Both check ``pattern`` with Python's ``re`` (jsonschema-rs calls
-back into Python for it) and formats with the same patterns (:data:`FORMATS`, run natively by
-jsonschema-rs), so they agree.
+does the all-errors validator (jsonschema's Draft 7, ~24 µs; :mod:`proxy.policy.all_errors`) run to
+list the findings at once (shared/reference/performance.md). Both check ``pattern`` with Python's
+``re`` (jsonschema-rs calls back into Python for it) and formats with the same patterns
+(:data:`FORMATS`, run natively by jsonschema-rs), so they agree.
+
+Explaining is bounded (security issue, item 2; :mod:`proxy.policy.findings`): at most
+:data:`MAX_FINDINGS` findings, then a note that the list was cut; the all-errors pass and the rules
+each within a step budget. An ordinary body gets every finding, as before.
 
 Wording is data in the schema, next to the rule it explains:
 
@@ -13,7 +17,7 @@ Wording is data in the schema, next to the rule it explains:
   property's own subschema first, then on the object's);
 * ``x-field``: report this field name instead of the instance path;
 * ``x-fields: {keyword: field}``: per keyword (``required`` on the missing property's subschema);
-* ``x-help``: a help text or link (SendGrid's ``help``).
+* ``x-help``: a help text or link (SendGrid's ``help``); ``x-helps: {keyword: help}`` per keyword.
 
 Besides ``{field}``, messages may say ``{given}`` (the JSON type of the failing value),
 ``{expected}`` (the keyword's argument, e.g. the type asked for; a list joined with ``/``),
@@ -37,8 +41,11 @@ import jsonschema_rs
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as SchemaFinding
+from jsonschema.protocols import Validator as SchemaValidator
 
 from proxy.errors import FieldError
+from proxy.policy.all_errors import AllErrorsValidator
+from proxy.policy.findings import Findings, OutOfSteps, metered, spend
 from proxy.policy.rules import RuleCheck, json_type, value_text
 
 # The formats the gateway checks, as patterns. ``\Z``, not ``$``: ``$`` also matches before a
@@ -120,16 +127,23 @@ for _name, _check in CHECKS.items():
 FieldStyle = Callable[[Sequence[str | int]], str | None]
 
 
+def _segment(part: str | int) -> str:
+    """A path segment as it reads in a field name; a key longer than any field a provider declares is
+    cut, so an error body never repeats a megabyte-long key a hundred times (security issue, item 2)."""
+    text = str(part)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def dot_path(parts: Sequence[str | int]) -> str | None:
     """``personalizations.0.to.0.email`` (SendGrid's style)."""
-    return ".".join(str(p) for p in parts) or None
+    return ".".join(_segment(p) for p in parts) or None
 
 
 def bracket_path(parts: Sequence[str | int]) -> str | None:
     """``to[0]`` / ``template.parameters.name`` (Sent's style)."""
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        out += f"[{part}]" if isinstance(part, int) else (f".{_segment(part)}" if out else _segment(part))
     return out or None
 
 
@@ -172,31 +186,70 @@ def _default_message(error: SchemaFinding) -> str:
     return "{field} is invalid"
 
 
+# Bounds of validation (proxy/policy/findings.py; security issue item 2). A step of the all-errors
+# pass is a keyword evaluated or an element walked (~3 µs on the 2-core development machine); a step
+# of the rules, a node visited (~0.4 µs): each pass holds the event loop ~25 ms at most, whatever the
+# body. A SendGrid body of 1,000 personalizations (its bound) takes the rules ~19,000 steps.
+MAX_FINDINGS = 100
+MAX_STEPS = 8_000
+MAX_RULE_STEPS = 40_000
+INVALID = "The request body is invalid."
+TOO_LARGE = "The request body is too large to be checked in test mode."
+_AFTER_SCHEMA = (1,)  # the rules' findings are listed after the schema's, in the order found
+
+
 @dataclass(frozen=True, slots=True)
 class BodyValidator:
-    """``check(body)`` returns no findings for a valid body, else every finding at once."""
+    """``check(body)`` returns no findings for a valid body, else its findings: every one for an
+    ordinary body; for others the first ``max_findings``, or those found within the step budgets,
+    then a note that the list was cut (:data:`proxy.policy.findings.TRUNCATED`)."""
 
     fast: jsonschema_rs.Validator | None
-    slow: Draft7Validator | None
+    slow: SchemaValidator | None  # proxy.policy.all_errors.AllErrorsValidator
     rules: tuple[RuleCheck, ...]
     field_style: FieldStyle
+    max_findings: int = MAX_FINDINGS
+    max_steps: int = MAX_STEPS
+    max_rule_steps: int = MAX_RULE_STEPS
 
     def check(self, body: Any) -> list[FieldError]:
-        findings: list[FieldError] = []
-        if self.fast is not None and not self.fast.is_valid(body):
-            findings = self._all_findings(body)
-        for rule in self.rules:
-            findings.extend(rule(body))
-        return findings
+        refused = self.fast is not None and not self.fast.is_valid(body)
+        if not refused and not self.rules:
+            return []  # the common case, at the cost it had before
+        found = Findings(self.max_findings)
+        if refused:
+            self._explain(body, found)
+        if self.rules and not found.truncated:
+            self._apply_rules(body, found)
+        return found.listing()
 
-    def _all_findings(self, body: Any) -> list[FieldError]:
-        assert self.fast is not None and self.slow is not None
-        errors = sorted(self.slow.iter_errors(body), key=lambda e: _path_order(e.absolute_path))
-        findings = [finding for error in errors for finding in self._describe(error)]
-        if not findings:  # validators disagreed: trust the one that failed, with its own words
-            first = next(iter(self.fast.iter_errors(body)), None)
-            findings = [FieldError(None, first.message if first is not None else "The request body is invalid.")]
-        return _dedupe(findings)
+    def _explain(self, body: Any, found: Findings) -> None:
+        """The all-errors pass: stops at the findings limit or the step budget, whichever comes first."""
+        assert self.slow is not None
+        try:
+            with metered(self.max_steps):
+                for error in self.slow.iter_errors(body):
+                    key = (0, _path_order(error.absolute_path))
+                    if not all(found.add(finding, key) for finding in self._describe(error)):
+                        break
+        except OutOfSteps:
+            found.truncated = True
+        if not found:
+            # Out of steps before the first finding, or the validators disagree. Not the fast
+            # validator's own error: jsonschema-rs copies the failing value into it (+74 MB for a 2 MB body).
+            found.add(FieldError(None, INVALID))
+
+    def _apply_rules(self, body: Any, found: Findings) -> None:
+        try:
+            with metered(self.max_rule_steps):
+                for rule in self.rules:
+                    if not all(found.add(finding, _AFTER_SCHEMA) for finding in rule(body)):
+                        return
+        except OutOfSteps:
+            if found:
+                found.truncated = True
+            else:  # the rules could not finish: the body is not known to be valid
+                found.add(FieldError(None, TOO_LARGE))
 
     def _describe(self, error: SchemaFinding) -> Iterable[FieldError]:
         schema = error.schema if isinstance(error.schema, dict) else {}
@@ -212,12 +265,14 @@ class BodyValidator:
                            or own.get("x-message") or _default_message(error))
                 field = (own.get("x-fields", {}).get("required") or own.get("x-field")
                          or self.field_style([*path, name]))
-                yield self._finding(message, field, own.get("x-help") or schema.get("x-help"), error)
+                help_text = own.get("x-help") or schema.get("x-helps", {}).get("required") or schema.get("x-help")
+                yield self._finding(message, field, help_text, error)
             return
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set(schema.get("properties", {}))
             patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
             for name in error.instance:
+                spend(1)
                 if name not in known and not any(p.search(name) for p in patterns):
                     message = schema.get("x-messages", {}).get("additionalProperties") or _default_message(error)
                     yield self._finding(message, self.field_style([*path, name]), schema.get("x-help"), error)
@@ -225,7 +280,8 @@ class BodyValidator:
         message = (schema.get("x-messages", {}).get(str(error.validator)) or schema.get("x-message")
                    or _default_message(error))
         field = schema.get("x-fields", {}).get(str(error.validator)) or schema.get("x-field") or self.field_style(path)
-        yield self._finding(message, field, schema.get("x-help"), error)
+        help_text = schema.get("x-helps", {}).get(str(error.validator)) or schema.get("x-help")
+        yield self._finding(message, field, help_text, error)
 
     @staticmethod
     def _finding(message: str, field: str | None, help_text: str | None, error: SchemaFinding) -> FieldError:
@@ -250,16 +306,6 @@ def _path_order(path: Iterable[str | int]) -> list[tuple[int, str]]:
     return [(part, "") if isinstance(part, int) else (-1, part) for part in path]
 
 
-def _dedupe(findings: list[FieldError]) -> list[FieldError]:
-    seen: set[FieldError] = set()
-    out = []
-    for finding in findings:
-        if finding not in seen:
-            seen.add(finding)
-            out.append(finding)
-    return out
-
-
 class SchemaCompileError(ValueError):
     pass
 
@@ -282,7 +328,7 @@ def compile_validator(
         full = schema
     try:
         Draft7Validator.check_schema(full)
-        slow = Draft7Validator(full, format_checker=_FORMAT_CHECKER)
+        slow = AllErrorsValidator(full, format_checker=_FORMAT_CHECKER)
         native, formats = _native_schema(full)
         fast = jsonschema_rs.Draft7Validator(native, formats=formats, validate_formats=True, offline=True)
     # Not jsonschema's RefResolutionError: it is deprecated (merely naming it warns), and a bad $ref

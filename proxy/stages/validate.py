@@ -4,6 +4,10 @@ Test requests are always validated (the provider would validate them). Live requ
 only when the policy says ``live.validate: true``; otherwise the provider judges them itself and
 the gateway stays transparent.
 
+The work is bounded whatever the body (security issue, item 2; proxy/policy/findings.py): at most
+100 findings, then a note that the list was cut, and each pass within a step budget of a few tens of
+milliseconds, so one request cannot stall the event loop or grow the process.
+
 Reads: ``ctx.route``, ``ctx.body``, ``ctx.test_mode``. Writes: nothing. Ends a request with: 400
 ``validation_error`` listing each finding.
 """

@@ -15,7 +15,7 @@ from proxy.policy.rules import RULES, RuleConfigError, compile_rule, json_type, 
 
 
 def run(options: dict[str, Any], body: Any) -> list[FieldError]:
-    return compile_rule(options)(body)
+    return list(compile_rule(options)(body))
 
 
 def fields(options: dict[str, Any], body: Any) -> list[str | None]:
