@@ -3,6 +3,7 @@ step budget; nothing rendered in full from a large value. Ordinary bodies are li
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 
 from proxy.errors import FieldError
 from proxy.policy.findings import TRUNCATED
+from proxy.policy.loader import load_policy
 from proxy.policy.rules import compile_rule, value_text
 from proxy.policy.validation import (
     INVALID,
@@ -147,3 +149,21 @@ def test_value_text_of_a_huge_value_renders_only_its_start() -> None:
     huge = [{"k": "v" * 1000}] * 100_000  # 100 MB of JSON if rendered
     assert value_text(huge) == orjson.dumps(huge[:1]).decode()[:197] + "..."
 
+
+def test_sendgrids_documented_bounds_are_one_finding_each_however_far_exceeded() -> None:
+    policy = load_policy(Path(__file__).resolve().parents[2] / "policies" / "sendgrid.yaml")
+    match = policy.match("POST", "/v3/mail/send")
+    assert match is not None
+    body = {"personalizations": [{"to": [{"email": f"r{i}@example.com"} for i in range(1001)]}],
+            "from": {"email": "from@example.com"}, "subject": "s", "content": [{"type": "text/plain", "value": "x"}]}
+    limit = FieldError("personalizations", "There is a limit of 1000 total recipients (to + cc + bcc) per request.",
+                       "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#-Personalizations-Errors")
+    assert match[0].validator.check(body) == [limit]  # the array's bound and the total rule agree
+    body["personalizations"][0]["to"] = [7] * 60_000  # the rules stop within their budget: the list may be longer
+    assert match[0].validator.check(body) == [limit, NOTE]
+    body["personalizations"][0]["to"] = [{"email": "to@example.com"}]
+    body["custom_args"] = {f"k{i}": i for i in range(10_001)}  # 10,001 wrong values: refused for the count
+    assert match[0].validator.check(body) == [FieldError(
+        "custom_args", "The combined size of both global and personalization custom arguments may not exceed 10,000 "
+        "bytes per personalization.", "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
+        "#message.custom_args")]
