@@ -46,6 +46,7 @@ class Limits:
     max_header_bytes: int = 16 * 1024
     max_headers: int = 100
     max_json_depth: int = 64
+    max_json_values: int = 500_000  # bodies over 64 KiB: separators counted before parsing (stages/body.py)
     body_timeout: float = 30.0
     header_timeout: float = 10.0  # the whole request head; proxy/server.py
     max_request_line: int = 8192

@@ -57,10 +57,20 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 
 class Body:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int, body_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_depth: int,
+        body_timeout: float = 30.0,
+        max_json_values: int = 500_000,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_depth = max_depth
+        self.max_json_values = max_json_values
+        self.max_json_containers = max_json_values // 5
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,6 +139,8 @@ class Body:
         return message
 
     def _parse(self, raw: bytes, policy: Policy) -> Any:
+        if len(raw) > _COUNT_VALUES_ABOVE:
+            self._check_values(raw)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -141,6 +153,24 @@ class Body:
         if (found := flagkeys.check(raw, policy.flag_paths)) is not None:
             raise bad_request("ambiguous_test_mode", found.message, field=found.field)
         return body
+
+    def _check_values(self, raw: bytes) -> None:
+        """Refuse (413) a body with more JSON values or containers than the process may parse. Separators
+        inside strings count too: an overcount refuses, it never forwards."""
+        values = raw.count(b",") + raw.count(b":")
+        containers = raw.count(b"{") + raw.count(b"[")
+        if values > self.max_json_values or containers > self.max_json_containers:
+            raise GatewayError(413, "payload_too_large",
+                               f"The body holds more than {self.max_json_values} JSON values (or "
+                               f"{self.max_json_containers} objects and arrays); nothing was sent.",
+                               reason="too_many_values")
+
+
+# Parsing costs memory by the number of values, not bytes: 28 MiB of ``[0,0,…]`` parsed grows a process by
+# ~235 MiB and takes 1.5 s, while 23 MiB of one base64 string costs ~25 MiB and 57 ms. Bodies this large
+# (a mail with attachments) are counted first, at memchr speed, so a route may accept 30 MiB of
+# attachment without accepting 30 MiB of tiny values.
+_COUNT_VALUES_ABOVE = 64 * 1024
 
 
 def _replay(body: bytes) -> Receive:

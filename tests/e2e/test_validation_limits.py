@@ -137,3 +137,33 @@ def test_a_list_of_findings_stops_at_a_hundred_and_says_so_in_each_dialect(
     assert errors[-1] == {"field": None, "message": TRUNCATED}
     assert growth <= 10 * MIB and max(probe.latencies) <= 0.050
     assert recorder.records() == []
+
+
+def _mail(**extra: Any) -> dict[str, Any]:
+    return {"personalizations": [{"to": [{"email": "a@example.com"}]}], "from": {"email": "b@example.com"},
+            "subject": "s", "content": [{"type": "text/plain", "value": "v"}],
+            "mail_settings": {"sandbox_mode": {"enable": True}}, **extra}
+
+
+def test_a_large_body_of_tiny_values_is_refused_before_parsing(
+    lone_gateway: Gateway, keys: Keys, recorder: Provider
+) -> None:
+    """SendGrid's route takes up to 30 MiB (attachments), but not 30 MiB of tiny values: parsing those
+    costs memory per value (28 MiB of ``[0,0,…]`` grows a process by ~235 MiB)."""
+    tiny = orjson.dumps(_mail(custom_args={"pad": [0] * 8_000_000}))  # 16 MiB of zeros
+    pid = lone_gateway.process.pid
+    _reset_peak(pid)
+    before = _memory(pid)["VmRSS"]
+    with httpx.Client(base_url=lone_gateway.url, timeout=60, trust_env=False) as client:
+        refused = client.post("/v3/mail/send", content=tiny, headers={
+            "authorization": f"Bearer {keys.sendgrid_test}", "content-type": "application/json"})
+        attachment = orjson.dumps(_mail(attachments=[{"content": "QUJD" * 4_000_000, "filename": "a.pdf",
+                                                      "type": "application/pdf"}]))  # 16 MB of base64
+        accepted = client.post("/v3/mail/send", content=attachment, headers={
+            "authorization": f"Bearer {keys.sendgrid_test}", "content-type": "application/json"})
+    growth = (_memory(pid)["VmHWM"] - before) / MIB
+    assert refused.status_code == 413, refused.text[:300]
+    assert "JSON values" in refused.json()["errors"][0]["message"]
+    assert accepted.status_code == 200, accepted.text[:300]
+    assert growth < 120, f"peak RSS grew {growth:.1f} MiB for a 16 MiB body of values and a 16 MB attachment"
+    assert recorder.records() == []
