@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.forward import Forward
 from proxy.keys.passthrough import PassthroughVerifier
+from proxy.keys.ratelimit import Rate, VerificationLimiter
 from proxy.keys.registry import KeyRegistry
 from proxy.ledger import Ledger
 from proxy.logs import CanonicalLog
@@ -85,8 +86,15 @@ def build(
         transport=verify_transport, trust_env=False, follow_redirects=False,
         timeout=httpx.Timeout(settings.limits.verify_timeout),
     )
+    limits = settings.limits
+    # One limiter for every policy: a client's verifications count together, whichever provider.
+    verify_limiter = VerificationLimiter(
+        per_client=Rate(limits.verify_client_per_minute, limits.verify_client_burst),
+        overall=Rate(limits.verify_global_per_minute, limits.verify_global_burst),
+        trusted_proxies=settings.trusted_proxies,
+    )
     verifiers = {
-        p.name: PassthroughVerifier(p, verify_client, timeout=settings.limits.verify_timeout)
+        p.name: PassthroughVerifier(p, verify_client, timeout=limits.verify_timeout, limiter=verify_limiter)
         for p in policies.policies
         if p.keys.passthrough is not None
     }

@@ -6,6 +6,7 @@ arguments (see STYLE.md, "Configuration flows one way").
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,12 @@ class Limits:
     upstream_pool_size: int = 256
     upstream_keepalive_seconds: float = 15.0
     verify_timeout: float = 5.0
+    # Pass-through key verifications (provider calls for keys with no cached verdict), per client
+    # address and for the whole process: token buckets, per minute with a burst (proxy/keys/ratelimit.py).
+    verify_client_per_minute: float = 30.0
+    verify_client_burst: int = 10
+    verify_global_per_minute: float = 600.0
+    verify_global_burst: int = 100
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class Settings:
     credentials: Mapping[str, Secret] = field(default_factory=dict)
     upstreams: Mapping[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    # Peers whose X-Forwarded-For names the client (addresses or CIDR blocks); none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -98,6 +107,8 @@ class Settings:
             values["state_synchronous"] = v.lower()
         if (v := get("LOG_LEVEL")) is not None:
             values["log_level"] = v.lower()
+        if v := get("TRUSTED_PROXIES"):
+            values["trusted_proxies"] = _networks(v)
         if (v := get("ACCESS_LOG")) is not None:
             values["access_log"] = v.lower() in {"1", "true", "yes", "on"}
         values["credentials"] = _credentials(env, get("CREDENTIALS_DIR"))
@@ -114,6 +125,17 @@ class Settings:
         values["limits"] = Limits(**limits)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``10.0.0.0/8, 127.0.0.1`` → the entries, each checked to be an address or CIDR block."""
+    entries = tuple(part.strip() for part in text.split(",") if part.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}TRUSTED_PROXIES: {entry!r} is not an address or CIDR block") from exc
+    return entries
 
 
 def _by_policy(env: Mapping[str, str], infix: str) -> dict[str, str]:

@@ -14,6 +14,8 @@ from tests.support.servers import Gateway, Provider
 PROVIDER_CREDENTIAL = "sk_live_provider_credential_0001"
 PASSTHROUGH_LIVE = "sk_live_passthrough_valid_0001"
 PASSTHROUGH_TEST = "sk_test_passthrough_valid_0001"
+# A SendGrid-shaped key (SG.<22>.<43>, policies/sendgrid.yaml keys.shapes) the stand-in accepts.
+SENDGRID_PASSTHROUGH = "SG.passthroughValid000001.passthrough-valid-secret-0001-abcdefghijklm"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Keys:
 @pytest.fixture(scope="session")
 def provider() -> Iterator[Provider]:
     stand_in = Provider()
-    stand_in.configure(valid_keys=[PASSTHROUGH_LIVE, PASSTHROUGH_TEST, "SG.passthrough.valid"], me_status=None)
+    stand_in.configure(valid_keys=[PASSTHROUGH_LIVE, PASSTHROUGH_TEST, SENDGRID_PASSTHROUGH], me_status=None)
     yield stand_in
     stand_in.stop()
 
@@ -55,7 +57,10 @@ def gateway(provider: Provider, keys: Keys, tmp_path_factory: pytest.TempPathFac
         upstream=provider.url,
         keys_file=keys.file,
         env={"TESTMODE_PROXY_CREDENTIAL_SENT": PROVIDER_CREDENTIAL,
-             "TESTMODE_PROXY_CREDENTIAL_SENDGRID": "SG.provider.credential"},
+             "TESTMODE_PROXY_CREDENTIAL_SENDGRID": "SG.provider.credential",
+             # The suite verifies hundreds of fresh keys from one address; the limits have their own
+             # gateway in tests/e2e/test_key_verification_limits.py.
+             "TESTMODE_PROXY_VERIFY_CLIENT_BURST": "100000", "TESTMODE_PROXY_VERIFY_GLOBAL_BURST": "100000"},
         log_file=log,
     )
     yield gw

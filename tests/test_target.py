@@ -189,7 +189,9 @@ def origin_of(base_url: str) -> tuple[str, str, int, None, None]:
     return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), None, None
 
 
-KEY_HEADERS = st.sampled_from([{"x-api-key": "k"}, {"authorization": "Bearer k"}])
+# Keys of each policy's shape (policies/*.yaml keys.shapes): a key of no policy's shape is not routed at all.
+KEY_HEADERS = st.sampled_from([{"x-api-key": "sk_live_" + "k" * 24},
+                               {"authorization": "Bearer SG." + "k" * 22 + "." + "k" * 43}])
 
 
 def test_every_target_reaches_only_the_policys_origin(

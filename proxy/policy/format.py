@@ -7,6 +7,7 @@ from typing import Any
 _STR = {"type": "string"}
 _STR_LIST = {"type": "array", "items": _STR}
 _HEADERS = {"type": "object", "additionalProperties": _STR}
+_PREFIXES = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 
 _RESPONSE: dict[str, Any] = {
     "type": "object",
@@ -89,6 +90,12 @@ POLICY_SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "required": ["live", "test"],
                     "properties": {"live": _STR, "test": _STR},
+                },
+                "shapes": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"live": _PREFIXES, "test": _PREFIXES, "pattern": {"type": "string", "minLength": 1}},
+                    "anyOf": [{"required": ["live"]}, {"required": ["test"]}],
                 },
                 "passthrough": {
                     "type": "object",

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 from jsonschema import Draft7Validator
 
+from proxy.keys.shapes import KeyShape
 from proxy.policy.flagnames import compile_flag_paths, derived_misplaced, fold, header_spellings
 from proxy.policy.format import POLICY_SCHEMA
 from proxy.policy.model import (
@@ -40,7 +41,7 @@ ERROR_CODES = (
     "unsupported_media_type", "payload_too_large", "validation_error", "ambiguous_test_mode",
     "invalid_test_flag", "ambiguous_credentials", "test_mode_unsupported", "upstream_unreachable", "upstream_timeout",
     "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large",
-    "request_timeout",
+    "request_timeout", "rate_limited",
 )
 
 
@@ -93,9 +94,9 @@ class _Compiler:
             first = errors[0]
             raise self.fail(_keypath(first.absolute_path), first.message)
         dialect = self._dialect(doc["dialect"])
-        keys = self._keys(doc["keys"])
         test = doc["test_mode"]
         body_triggers, key_triggers = self._triggers(test["triggers"])
+        keys = self._keys(doc["keys"], key_triggers)
         envelope = None
         if "envelope" in test:
             envelope = self._template(test["envelope"], "test_mode.envelope")
@@ -186,7 +187,7 @@ class _Compiler:
             default_headers=default,
         )
 
-    def _keys(self, node: dict[str, Any]) -> KeySpec:
+    def _keys(self, node: dict[str, Any], key_triggers: tuple[str, ...]) -> KeySpec:
         passthrough = None
         if pt := node.get("passthrough"):
             passthrough = Passthrough(
@@ -208,7 +209,30 @@ class _Compiler:
             issued_live_prefix=issued["live"],
             issued_test_prefix=issued["test"],
             passthrough=passthrough,
+            shape=self._shape(node, (issued["live"], issued["test"]), key_triggers),
         )
+
+    def _shape(self, node: dict[str, Any], issued: tuple[str, str], key_triggers: tuple[str, ...]) -> KeyShape:
+        """``keys.shapes``: without it only issued keys are accepted, so a pass-through policy needs one."""
+        shapes = node.get("shapes")
+        if shapes is None:
+            if "passthrough" in node:
+                raise self.fail("keys.shapes", "required with keys.passthrough: an unknown key is only shown to "
+                                               "the provider whose key shape it has")
+            return KeyShape(issued=issued)
+        for i, prefix in enumerate(shapes.get("test", [])):
+            # Every key of a test shape must be a test request, or a sandbox key could be forwarded live.
+            if not prefix.startswith(key_triggers):
+                raise self.fail(f"keys.shapes.test.{i}",
+                                f"{prefix!r} is not a test trigger: add {{key_prefix: {prefix}}} to test_mode.triggers")
+        pattern = None
+        if "pattern" in shapes:
+            try:
+                pattern = re.compile(shapes["pattern"])
+            except re.error as exc:
+                raise self.fail("keys.shapes.pattern", f"not a regular expression: {exc}") from exc
+        return KeyShape(issued=issued, live=tuple(shapes.get("live", ())), test=tuple(shapes.get("test", ())),
+                        pattern=pattern)
 
     def _triggers(self, nodes: list[dict[str, Any]]) -> tuple[tuple[BodyTrigger, ...], tuple[str, ...]]:
         body: list[BodyTrigger] = []
@@ -354,4 +378,20 @@ def load_policies(directory: Path, upstreams: Mapping[str, str] | None = None) -
     mounts = sorted(
         ((prefix, p) for p in policies for prefix in p.prefixes), key=lambda item: len(item[0]), reverse=True
     )
+    _check_shared_prefixes(mounts)
     return PolicySet(tuple(policies), tuple(mounts))
+
+
+def _check_shared_prefixes(mounts: list[tuple[str, Policy]]) -> None:
+    """Policies mounted at one prefix are told apart by their keys' shapes (proxy/policy/mounts.py):
+    no key may have the shape of two of them."""
+    for i, (prefix, policy) in enumerate(mounts):
+        for other_prefix, other in mounts[i + 1:]:
+            if other_prefix != prefix or other is policy:
+                continue
+            for mine in policy.keys.shape.prefixes:
+                for theirs in other.keys.shape.prefixes:
+                    if mine.startswith(theirs) or theirs.startswith(mine):
+                        raise PolicyError(
+                            f"{other.source}: keys: key prefix {theirs!r} overlaps {policy.name}'s {mine!r} at the "
+                            f"shared mount prefix {prefix!r}: a key could belong to either policy")

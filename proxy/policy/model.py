@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from proxy.keys.shapes import KeyShape
 from proxy.policy.paths import PathTable, PathTemplate
 from proxy.policy.template import Env, Render
 from proxy.policy.validation import BodyValidator, FieldStyle
@@ -97,6 +98,7 @@ class KeySpec:
     issued_live_prefix: str
     issued_test_prefix: str
     passthrough: Passthrough | None
+    shape: KeyShape  # issued prefixes + the provider's own key shapes (proxy/keys/shapes.py)
 
 
 @dataclass(frozen=True, slots=True)

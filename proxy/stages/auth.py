@@ -1,13 +1,19 @@
 """Stage 3, *auth*: who is calling. A missing or invalid key is 401 — in test mode too.
 
 Issued keys (the registry) are recognised by digest; an issued live key is later swapped for the
-policy's provider credential. A key carrying an issued-key prefix that the registry does not know
-is 401 at once and never sent to the provider. Any other key is a pass-through key, verified with
-the provider (:mod:`proxy.keys.passthrough`) when the policy allows it.
+policy's provider credential. Any other key must have the policy's shape (``keys.shapes``,
+:mod:`proxy.keys.shapes`): a key that does not — junk, another provider's key, a key carrying an
+issued-key prefix that the registry does not know — is 401 at once and never shown to any provider.
+A key of the provider's own shape is a pass-through key, verified with the provider
+(:mod:`proxy.keys.passthrough`) when the policy allows it.
 
-Reads: ``ctx.policy``, ``ctx.headers``. Writes: ``ctx.key``. Ends a request with: 401
-``unauthorized``; 400 ``ambiguous_credentials`` (the key header twice, or another credential
-header that disagrees); 503 ``key_verification_unavailable`` (the provider cannot be asked).
+Credential headers given twice, look-alike names and another provider's key are refused earlier, by
+*route* (:mod:`proxy.keys.credentials`), once the policy is known.
+
+Reads: ``ctx.policy``, ``ctx.headers``, the scope's client address. Writes: ``ctx.key``. Ends a
+request with: 401 ``unauthorized``; 400 ``ambiguous_credentials`` (another credential header that
+disagrees); 429 ``rate_limited`` (too many verifications; ``Retry-After``); 503
+``key_verification_unavailable`` (the provider cannot be asked).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from proxy import logs
 from proxy.context import begin
 from proxy.errors import GatewayError
-from proxy.keys.identity import KeyIdentity, digest
+from proxy.keys.identity import KeyIdentity
 from proxy.keys.passthrough import PassthroughVerifier
 from proxy.keys.registry import KeyRegistry
+from proxy.keys.shapes import read_key
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy
 from proxy.settings import Secret
@@ -49,35 +56,29 @@ class Auth:
         self.verifiers = verifiers
         self.credentials = credentials
         self.metrics = metrics
-        # Identities of verified pass-through keys (immutable; validity is re-checked every request).
-        self._passthrough: dict[tuple[str, str], KeyIdentity] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = begin(scope, "auth")
         policy = ctx.policy
         assert policy is not None
-        presented = self._presented(policy, ctx.headers, ctx.duplicate_headers)
-        ctx.key = await self._identify(policy, presented)
+        presented = self._presented(policy, ctx.headers)
+        ctx.key = await self._identify(policy, presented, scope, ctx.headers)
         if logs.DEBUG:
             log.debug("key_identified", key_id=ctx.key.key_id, kind=ctx.key.kind)
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _presented(policy: Policy, headers: dict[str, str], duplicates: frozenset[str]) -> str:
+    def _presented(policy: Policy, headers: dict[str, str]) -> str:
         spec = policy.keys
-        if spec.header in duplicates:
-            raise GatewayError(400, "ambiguous_credentials", f"The {spec.header} header appears more than once.")
         value = headers.get(spec.header)
         if value is None:
             raise _unauthorized(f"Missing API key: send it in the {spec.header} header.", "missing_key")
-        if spec.scheme == "bearer":
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise _unauthorized("The authorization header must be 'Bearer <API key>'.", "malformed_key")
-            value = token
-        value = value.strip()
-        if not value:
+        key = read_key(spec, value)
+        if key is None and spec.scheme == "bearer":
+            raise _unauthorized("The authorization header must be 'Bearer <API key>'.", "malformed_key")
+        if key is None:
             raise _unauthorized("Empty API key.", "missing_key")
+        value = key
         if not (value.isascii() and value.isprintable()):
             # No provider issues such keys, and one cannot even be put in a verification request.
             raise _unauthorized("Malformed API key.", "malformed_key")
@@ -90,7 +91,7 @@ class Auth:
                 )
         return value
 
-    async def _identify(self, policy: Policy, presented: str) -> KeyIdentity:
+    async def _identify(self, policy: Policy, presented: str, scope: Scope, headers: dict[str, str]) -> KeyIdentity:
         spec = policy.keys
         entry = self.registry.lookup(presented)
         if entry is not None and entry.policy != policy.name:
@@ -99,21 +100,20 @@ class Auth:
         if entry is not None:
             credential = self.credentials.get(policy.name) if entry.mode == "live" else None
             return self.registry.identity(entry, presented, credential)
-        if presented.startswith((spec.issued_live_prefix, spec.issued_test_prefix)):
+        shape = spec.shape.kind(presented)
+        if shape is None:
+            # Not this provider's key: asking the provider would make the gateway an oracle for any
+            # string (security issue item 3), or show one provider another's key (item 5).
+            raise _unauthorized(f"Invalid API key: {policy.name} keys look like {spec.shape.describe()}.",
+                                "not_policy_shape")
+        if shape == "issued":
             raise _unauthorized("Invalid API key.", "unknown_issued_key")
         verifier = self.verifiers.get(policy.name)
         if verifier is None:
             raise _unauthorized("Invalid API key.", "unknown_key")
-        valid = await verifier.verify(presented)
-        self.metrics.key_verification(policy.name, "valid" if valid else "invalid")
-        if not valid:
-            raise _unauthorized("Invalid API key.", "rejected_by_provider")
-        assert spec.passthrough is not None
-        identity = self._passthrough.get((policy.name, presented))
+        client = scope.get("client")
+        identity = await verifier.verify(presented, client[0] if client else None, headers.get("x-forwarded-for"))
+        self.metrics.key_verification(policy.name, "valid" if identity is not None else "invalid")
         if identity is None:
-            if len(self._passthrough) >= 10_000:
-                self._passthrough.clear()
-            identity = KeyIdentity("pt_" + digest(presented)[:12], "passthrough", None, spec.passthrough.scopes,
-                                   Secret(presented), presented)
-            self._passthrough[(policy.name, presented)] = identity
+            raise _unauthorized("Invalid API key.", "rejected_by_provider")
         return identity

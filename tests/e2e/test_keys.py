@@ -92,7 +92,7 @@ def test_unknown_issued_style_key_is_401_without_asking_the_provider(
 
 # ---------------------------------------------------------------- pass-through keys
 
-@pytest.mark.parametrize("prefix", ["sk_live_", "sk_test_", ""])
+@pytest.mark.parametrize("prefix", ["sk_live_", "sk_test_"])
 def test_key_the_provider_rejects_is_401_and_only_the_check_was_sent(
     client: httpx.Client, recorder: Provider, prefix: str
 ) -> None:
@@ -106,7 +106,7 @@ def test_key_the_provider_rejects_is_401_and_only_the_check_was_sent(
     assert dict(check["headers"])["x-api-key"] == key
 
 
-@pytest.mark.parametrize("status", [500, 503, 429])
+@pytest.mark.parametrize("status", [500, 503])  # 429: tests/e2e/test_key_verification_limits.py
 def test_provider_that_cannot_answer_the_check_fails_closed_with_503(
     client: httpx.Client, recorder: Provider, status: int
 ) -> None:

@@ -16,11 +16,11 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import Keys
+from tests.conftest import SENDGRID_PASSTHROUGH, Keys
 from tests.support.servers import Gateway, Provider
 
 SEND = "/v3/mail/send"
-PASSTHROUGH = "SG.passthrough.valid"  # accepted by the stand-in's GET /v3/scopes (tests/conftest.py)
+PASSTHROUGH = SENDGRID_PASSTHROUGH  # accepted by the stand-in's GET /v3/scopes (tests/conftest.py)
 
 SEED_MESSAGE = (
     "The from object must at least have an 'email' parameter with a valid email address and may also contain a "
@@ -166,8 +166,9 @@ def test_an_issued_test_key_is_a_sandbox_even_without_the_flag(http: httpx.Clien
     {"authorization": "SG.gwlive.unknown"},                 # no Bearer scheme
     {"authorization": "Bearer SG.gwlive.unknown"},          # an issued prefix the registry does not know
     {"authorization": "Bearer SG.gwtest.unknown"},
-    {"authorization": "Bearer SG.not-a-sendgrid-key"},      # rejected by the provider's GET /v3/scopes
-], ids=["missing", "no-scheme", "unknown-live", "unknown-test", "rejected"])
+    {"authorization": "Bearer SG.not-a-sendgrid-key"},      # not SendGrid's shape: never shown to SendGrid
+    {"authorization": "Bearer SG.rejectedKeyId000000000.rejected-by-the-provider-000000000000000000"},
+], ids=["missing", "no-scheme", "unknown-live", "unknown-test", "not-a-sendgrid-key", "rejected"])
 @pytest.mark.parametrize("sandbox", [True, False])
 def test_a_bad_key_is_401_in_sendgrids_format_sandbox_or_not(
     http: httpx.Client, recorder: Provider, headers: dict[str, str], sandbox: bool

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Keys
+from tests.conftest import SENDGRID_PASSTHROUGH, Keys
 from tests.e2e.test_sendgrid import VALID
 from tests.support.servers import Gateway, Provider
 
@@ -85,7 +85,7 @@ def test_a_request_with_sandbox_mode_not_false_never_reaches_the_provider(
     http: httpx.Client, keys: Keys, records: httpx.Client, body: dict[str, Any], style: str, key: str, prefix: str
 ) -> None:
     records.delete("/__records")
-    token = keys.sendgrid_live if key == "issued-live" else "SG.passthrough.valid"
+    token = keys.sendgrid_live if key == "issued-live" else SENDGRID_PASSTHROUGH
     response = http.post(prefix + "/v3/mail/send", content=encode(body, style),
                          headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
     assert response.status_code in (200, 400), response.text

@@ -220,6 +220,14 @@ def test_invalid_key_is_401_even_in_test_mode(client: httpx.Client, recorder: Pr
     response = client.post("/v3/messages", headers={"x-api-key": key}, json=SEED_MESSAGE)
     error(response, 401, "AUTH_001")
     assert LIVE_REQUEST_ID.match(response.headers["x-request-id"])
+    # Neither is a Sent key (sk_live_…/sk_test_…): not even the read-only GET /v3/me was made for it.
+    assert recorder.records() == []
+
+
+def test_a_key_of_sents_shape_is_checked_with_the_provider(client: httpx.Client, recorder: Provider) -> None:
+    key = "sk_test_" + "0" * 32  # the seed's "invalid API key", in the shape Sent issues
+    response = client.post("/v3/messages", headers={"x-api-key": key}, json=SEED_MESSAGE)
+    error(response, 401, "AUTH_001")
     # The key was checked with the provider's read-only GET /v3/me; the message itself never left.
     records = recorder.records()
     assert [(r["method"], r["path"]) for r in records] == [("GET", "/v3/me")]

@@ -158,6 +158,16 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
          "must differ and not contain each other"),
         (lambda d: d["keys"].update(issued_prefix={"live": "dk_live_x", "test": "dk_live"}), "keys.issued_prefix",
          "must differ and not contain each other"),
+        (lambda d: d["keys"].update(passthrough={"verify_path": "/v1/me"}), "keys.shapes",
+         "required with keys.passthrough"),
+        (lambda d: d["keys"].update(shapes={}), "keys.shapes", "is not valid under any of the given schemas"),
+        (lambda d: d["keys"].update(shapes={"live": []}), "keys.shapes.live", "should be non-empty"),
+        (lambda d: d["keys"].update(shapes={"live": [""]}), "keys.shapes.live.0", "should be non-empty"),
+        (lambda d: d["keys"].update(shapes={"live": ["dk_"], "pattern": "dk_("}), "keys.shapes.pattern",
+         "not a regular expression"),
+        # a test key shape that is not a test trigger would let a provider's test key be forwarded live
+        (lambda d: d["keys"].update(shapes={"test": ["pk_test_"]}), "keys.shapes.test.0",
+         "'pk_test_' is not a test trigger: add {key_prefix: pk_test_} to test_mode.triggers"),
         # test mode
         (lambda d: d["test_mode"]["triggers"].append({"body": "Test-Mode"}), "test_mode.triggers",
          "trigger keys 'test_mode', 'Test-Mode' differ only in case or '-'/'_'"),
@@ -261,6 +271,43 @@ def test_mounts_are_sorted_longest_prefix_first(tmp_path: Path) -> None:
         ("/o/long/prefix", "other"), ("/other", "other"), ("/third", "third"), ("/d", "demo"), ("", "demo"),
     ]
     assert [p.name for p in policy_set.policies] == ["demo", "other", "third"]
+
+
+def test_key_shapes_compile(tmp_path: Path) -> None:
+    def shaped(d: dict[str, Any]) -> None:
+        d["keys"].update(shapes={"live": ["pk_live_"], "test": ["pk_test_"], "pattern": "pk_(live|test)_[a-z]{4}"},
+                         passthrough={"verify_path": "/v1/me"})
+        d["test_mode"]["triggers"].append({"key_prefix": "pk_test_"})
+
+    shape = load_policy(write(tmp_path, mutated(shaped))).keys.shape
+    assert [shape.kind(k) for k in ("pk_live_abcd", "pk_test_abcd", "dk_live_x", "pk_live_abc", "pk_live_abcde",
+                                     "sk_live_abcd")] == ["provider", "provider", "issued", None, None, None]
+    assert load_policy(write(tmp_path, BASE)).keys.shape.kind("pk_live_abcd") is None  # no shapes: issued keys only
+
+
+@pytest.mark.parametrize(("other", "overlap"), [
+    ({"issued_prefix": {"live": "ok_live_", "test": "ok_test_"}}, None),
+    ({"issued_prefix": {"live": "dk_live_", "test": "ok_test_"}}, "'dk_live_'"),
+    ({"issued_prefix": {"live": "ok_live_", "test": "ok_test_"}, "shapes": {"live": ["dk_"]}}, "'dk_'"),
+    ({"issued_prefix": {"live": "ok_live_", "test": "ok_test_"}, "shapes": {"live": ["dk_live_gw"]}}, "'dk_live_gw'"),
+])
+def test_policies_sharing_a_prefix_need_key_shapes_that_do_not_overlap(
+    tmp_path: Path, other: dict[str, Any], overlap: str | None
+) -> None:
+    write(tmp_path, BASE, "a.yaml")
+    write(tmp_path, mutated(lambda d: d.update(name="other", prefixes=["/other", ""], keys={"header": "x-other",
+                                                                                           **other})), "b.yaml")
+    if overlap is None:
+        assert len(load_policies(tmp_path).policies) == 2
+        return
+    with pytest.raises(PolicyError) as caught:
+        load_policies(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path / 'b.yaml'}: keys: key prefix {overlap} overlaps demo's ")
+    assert "at the shared mount prefix ''" in str(caught.value)
+    # Mounted apart, the same prefixes are fine: the mount prefix tells them apart.
+    write(tmp_path, mutated(lambda d: d.update(name="other", prefixes=["/other"], keys={"header": "x-other",
+                                                                                       **other})), "b.yaml")
+    assert len(load_policies(tmp_path).policies) == 2
 
 
 def test_one_file_can_be_loaded_as_a_policy_set(tmp_path: Path) -> None:

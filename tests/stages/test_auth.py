@@ -1,4 +1,5 @@
-"""Authentication: issued keys by digest, pass-through keys verified with the provider, 401 otherwise."""
+"""Authentication: issued keys by digest, keys of the policy's shape verified with the provider (within the
+verification limits), 401 otherwise — and a key of any other shape is never shown to the provider."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp
 
 from proxy.keys.passthrough import PassthroughVerifier
+from proxy.keys.ratelimit import Rate, VerificationLimiter
 from proxy.keys.registry import KeyRegistry, create_key
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy
@@ -21,9 +23,12 @@ from tests.stages.harness import harness
 from tests.stages.seeds import seed
 
 VALID_PASSTHROUGH = "sk_live_valid_at_provider"
+SENDGRID_SHAPED = "SG." + "a" * 22 + "." + "b" * 43
 
 
-def make_stage(sent: Policy, tmp_path: Path, asked: list[str]) -> tuple[Callable[[ASGIApp], ASGIApp], dict[str, str]]:
+def make_stage(
+    sent: Policy, tmp_path: Path, asked: list[str], limiter: VerificationLimiter | None = None
+) -> tuple[Callable[[ASGIApp], ASGIApp], dict[str, str]]:
     file = tmp_path / "keys.json"
     live, _ = create_key(file, "sent", "live", ["*"], "sk_live_gw_")
     test, _ = create_key(file, "sent", "test", ["contacts:write"], "sk_test_gw_")
@@ -38,7 +43,7 @@ def make_stage(sent: Policy, tmp_path: Path, asked: list[str]) -> tuple[Callable
     stage = partial(
         Auth,
         registry=KeyRegistry(file),
-        verifiers={"sent": PassthroughVerifier(sent, client)},
+        verifiers={"sent": PassthroughVerifier(sent, client, limiter=limiter)},
         credentials={"sent": Secret("provider-credential")},
         metrics=Metrics(CollectorRegistry()),
     )
@@ -54,6 +59,13 @@ def make_stage(sent: Policy, tmp_path: Path, asked: list[str]) -> tuple[Callable
         ("rejected", 401, None, True),
         ("unknown_issued", 401, None, False),
         ("other_policy", 401, None, False),  # a key issued for another policy is not a Sent key
+        # Not of Sent's shape: refused without a provider call (security issue items 3 and 5).
+        ("junk", 401, None, False),
+        ("no_prefix", 401, None, False),
+        ("too_short", 401, None, False),
+        ("bad_alphabet", 401, None, False),
+        ("sendgrid_key", 401, None, False),
+        ("blueticked_key", 401, None, False),
     ],
 )
 async def test_identification(
@@ -64,8 +76,14 @@ async def test_identification(
     presented = {
         **keys,
         "passthrough": VALID_PASSTHROUGH,
-        "rejected": "sk_live_nobody_knows",
+        "rejected": "sk_live_nobody_knows_this_key",
         "unknown_issued": "sk_test_gw_not_in_registry",
+        "junk": "invalid-key",
+        "no_prefix": "0b5f0c3e-5d41-4c6f-9a43-6f1c2b8d9e70",
+        "too_short": "sk_live_abc",
+        "bad_alphabet": "sk_live_" + "x" * 20 + "!",
+        "sendgrid_key": SENDGRID_SHAPED,
+        "blueticked_key": "blu_live_" + "c" * 32,
     }[which]
     client, terminal = harness(stage, seed(sent, "POST", "/v3/contacts"))
     async with client:
@@ -76,8 +94,16 @@ async def test_identification(
     else:
         assert response.json()["error"]["code"] == "AUTH_001"
         assert terminal.calls == 0
-    # Issued-looking keys are never shown to the provider, not even to verify them.
+    # Only keys of Sent's own shape are ever shown to Sent, to verify them.
     assert (asked == [presented]) is verified
+
+
+async def test_a_key_of_another_shape_is_told_what_the_policy_expects(sent: Policy, tmp_path: Path) -> None:
+    stage, _ = make_stage(sent, tmp_path, [])
+    client, _ = harness(stage, seed(sent, "POST", "/v3/contacts"))
+    async with client:
+        response = await client.post("/v3/contacts", headers={"x-api-key": SENDGRID_SHAPED})
+    assert response.json()["error"]["message"] == "Invalid API key: sent keys look like sk_live_…, sk_test_…."
 
 
 @pytest.mark.parametrize(
@@ -108,10 +134,37 @@ async def test_the_same_key_in_authorization_is_not_a_conflict(sent: Policy, tmp
     assert response.status_code == 299
 
 
-async def test_key_header_twice_is_ambiguous(sent: Policy, tmp_path: Path) -> None:
-    stage, keys = make_stage(sent, tmp_path, [])
-    client, terminal = harness(stage, seed(sent, "POST", "/v3/contacts"))
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_verifications_past_the_limit_are_429_in_the_dialect_and_cached_verdicts_are_free(
+    sent: Policy, tmp_path: Path
+) -> None:
+    asked: list[str] = []
+    clock = Clock()
+    limiter = VerificationLimiter(per_client=Rate(per_minute=6, burst=2), overall=Rate(600, 100), clock=clock)
+    stage, keys = make_stage(sent, tmp_path, asked, limiter)
+    client, _ = harness(stage, seed(sent, "POST", "/v3/contacts"))
     async with client:
-        response = await client.post("/v3/contacts", headers=[("x-api-key", keys["live"]), ("x-api-key", keys["test"])])
-    assert response.status_code == 400
-    assert terminal.calls == 0
+        async def post(key: str) -> httpx.Response:
+            return await client.post("/v3/contacts", headers={"x-api-key": key})
+
+        assert (await post(VALID_PASSTHROUGH)).status_code == 299           # a verification: 1 of 2
+        assert (await post("sk_live_unknown_key_number_1")).status_code == 401  # 2 of 2
+        limited = await post("sk_live_unknown_key_number_2")
+        for _ in range(5):  # verdicts already cached and issued keys take nothing from the bucket
+            assert (await post(VALID_PASSTHROUGH)).status_code == 299
+            assert (await post("sk_live_unknown_key_number_1")).status_code == 401
+            assert (await post(keys["live"])).status_code == 299
+        clock.now += 10.0  # 6 a minute: one more after 10 s
+        assert (await post("sk_live_unknown_key_number_2")).status_code == 401
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "10"
+    assert limited.json()["error"]["code"] == "GATEWAY_006"
+    assert limited.json()["error"]["outcome"] == "not_sent"
+    assert asked == [VALID_PASSTHROUGH, "sk_live_unknown_key_number_1", "sk_live_unknown_key_number_2"]

@@ -17,6 +17,10 @@ from proxy.stages.observe import Observe
 from proxy.stages.route import RouteStage
 from tests.stages.harness import Terminal, harness
 
+SENT_KEY = "sk_live_" + "s" * 24
+SENDGRID_KEY = "SG." + "a" * 22 + "." + "b" * 43
+SENT_HEADER = (b"x-api-key", SENT_KEY.encode())
+
 
 @pytest.mark.parametrize(
     ("method", "path", "route", "inner", "prefix", "params"),
@@ -37,25 +41,27 @@ async def test_matching(
 ) -> None:
     client, _ = harness(partial(RouteStage, policies=policy_set))
     async with client:
-        response = await client.request(method, path, headers={"x-api-key": "k"})
+        response = await client.request(method, path, headers={"x-api-key": SENT_KEY})
     snapshot = response.json()
     assert (snapshot["policy"], snapshot["route"]) == ("sent", route)
     assert snapshot["mount_prefix"] == prefix
     assert snapshot["path_params"] == params
 
 
-async def test_shared_prefix_is_decided_by_key_header(sent: Policy) -> None:
-    other = replace(sent, name="other", keys=replace(sent.keys, header="authorization"), prefixes=("",))
-    policies = PolicySet((sent, other), (("", sent), ("", other)))
-    client, _ = harness(partial(RouteStage, policies=policies))
+async def test_at_a_shared_prefix_the_key_shape_decides_and_no_claim_is_a_problem(policy_set: PolicySet) -> None:
+    client, terminal = harness(partial(RouteStage, policies=policy_set))
     async with client:
-        by_sent = await client.get("/v9/anything", headers={"x-api-key": "k"})
-        by_other = await client.get("/v9/anything", headers={"authorization": "Bearer k"})
+        by_sent = await client.get("/v9/anything", headers={"x-api-key": SENT_KEY})
+        by_sendgrid = await client.get("/v9/anything", headers={"authorization": f"Bearer {SENDGRID_KEY}"})
+        sent_key_as_bearer = await client.get("/v3/messages/abc", headers={"authorization": f"Bearer {SENT_KEY}"})
         neither = await client.get("/v9/anything")
-    assert by_sent.json()["policy"] == "sent"
-    assert by_other.json()["policy"] == "other"
-    assert neither.status_code == 404
-    assert neither.headers["content-type"] == "application/problem+json"
+    assert (by_sent.json()["policy"], by_sent.json()["path"]) == ("sent", "/v9/anything")
+    assert by_sendgrid.json()["policy"] == "sendgrid"
+    assert (sent_key_as_bearer.status_code, sent_key_as_bearer.json()["code"]) == (401, "unauthorized")
+    assert (neither.status_code, neither.json()["code"]) == (404, "not_found")
+    for refused in (sent_key_as_bearer, neither):
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert terminal.calls == 2
 
 
 @pytest.mark.parametrize("path", ["/v3/../v3/messages", "/sent/./v3/messages", "/v3/messages/.."])
@@ -73,7 +79,7 @@ async def test_dot_segments_are_refused(policy_set: PolicySet, path: str) -> Non
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "headers": [(b"x-api-key", b"k")], "client": ("127.0.0.1", 1), "scheme": "http"}
+             "headers": [SENT_HEADER], "client": ("127.0.0.1", 1), "scheme": "http"}
     await app(scope, receive, send)
     assert sent[0]["status"] == 400
     assert terminal.calls == 0
@@ -120,7 +126,7 @@ async def _raw(policy_set: PolicySet, method: str, raw_path: bytes, headers: lis
 
 @pytest.mark.parametrize(("raw_path", "headers", "content_type"), [
     (b"/sent%2f@127.0.0.1:9666/v3/me", [], b"application/json"),  # under /sent: Sent's dialect
-    (b"//127.0.0.1:9666/v3/me", [(b"x-api-key", b"k")], b"application/json"),  # Sent's key header: Sent's
+    (b"//127.0.0.1:9666/v3/me", [SENT_HEADER], b"application/json"),  # Sent's key header: Sent's
     (b"//127.0.0.1:9666/v3/me", [], b"application/problem+json"),  # neither: problem details (RFC 9457)
 ])
 async def test_a_refused_target_is_worded_in_the_dialect_of_the_policy_it_names(
@@ -133,7 +139,7 @@ async def test_a_refused_target_is_worded_in_the_dialect_of_the_policy_it_names(
 
 
 async def test_escaped_unreserved_characters_route_like_the_plain_path(policy_set: PolicySet) -> None:
-    sent, terminal = await _raw(policy_set, "PATCH", b"/se%6et/v3/%63ontacts/a%40b.example", [(b"x-api-key", b"k")])
+    sent, terminal = await _raw(policy_set, "PATCH", b"/se%6et/v3/%63ontacts/a%40b.example", [SENT_HEADER])
     snapshot = orjson.loads(sent[1]["body"])
     assert (snapshot["route"], snapshot["mount_prefix"], snapshot["path"]) == (
         "contacts.update", "/sent", "/v3/contacts/a%40b.example")  # the path forward joins onto the origin
@@ -142,7 +148,7 @@ async def test_escaped_unreserved_characters_route_like_the_plain_path(policy_se
 
 
 async def test_a_method_the_policy_does_not_use_is_405_with_allow(policy_set: PolicySet) -> None:
-    sent, terminal = await _raw(policy_set, "TRACE", b"/v3/me", [(b"x-api-key", b"k")])
+    sent, terminal = await _raw(policy_set, "TRACE", b"/v3/me", [SENT_HEADER])
     assert sent[0]["status"] == 405
     assert (b"allow", b"DELETE, GET, HEAD, PATCH, POST, PUT") in sent[0]["headers"]
     assert terminal.calls == 0
@@ -150,6 +156,6 @@ async def test_a_method_the_policy_does_not_use_is_405_with_allow(policy_set: Po
 
 @pytest.mark.parametrize("path", [b"/v3/me", b"/v3/contacts"])  # a declared route and an undeclared path
 async def test_a_method_override_header_is_400(policy_set: PolicySet, path: bytes) -> None:
-    sent, terminal = await _raw(policy_set, "GET", path, [(b"x-api-key", b"k"), (b"x-http-method-override", b"PUT")])
+    sent, terminal = await _raw(policy_set, "GET", path, [SENT_HEADER, (b"x-http-method-override", b"PUT")])
     assert sent[0]["status"] == 400
     assert terminal.calls == 0
