@@ -28,6 +28,9 @@ from proxy.settings import Limits, Secret, Settings
         ({"TESTMODE_PROXY_ACCESS_LOG": "On"}, {"access_log": True}),
         ({"TESTMODE_PROXY_ACCESS_LOG": "false"}, {"access_log": False}),
         ({"TESTMODE_PROXY_ACCESS_LOG": "0"}, {"access_log": False}),
+        ({}, {"trusted_proxies": ()}),
+        ({"TESTMODE_PROXY_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1,,fd00::/8"},
+         {"trusted_proxies": ("10.0.0.0/8", "127.0.0.1", "fd00::/8")}),
         ({"HOST": "10.0.0.1", "testmode_proxy_port": "1"}, {"host": "127.0.0.1", "port": 8080}),
     ],
 )
@@ -66,6 +69,10 @@ def test_upstream_overrides_by_policy_name(env: dict[str, str], upstreams: dict[
         ("UPSTREAM_KEEPALIVE_SECONDS", "1", 1.0),
         ("VERIFY_TIMEOUT", "0.5", 0.5),
         ("BODY_TIMEOUT", "3", 3.0),
+        ("VERIFY_CLIENT_PER_MINUTE", "6", 6.0),
+        ("VERIFY_CLIENT_BURST", "2", 2),
+        ("VERIFY_GLOBAL_PER_MINUTE", "120.5", 120.5),
+        ("VERIFY_GLOBAL_BURST", "20", 20),
     ],
 )
 def test_limits_come_from_the_environment_with_their_types(name: str, value: str, expected: float) -> None:
@@ -80,6 +87,11 @@ def test_limits_come_from_the_environment_with_their_types(name: str, value: str
 def test_a_limit_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(ValueError, match=r"2\.5"):
         Settings.from_env({"TESTMODE_PROXY_MAX_BODY_BYTES": "2.5"})
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"TESTMODE_PROXY_TRUSTED_PROXIES: 'proxy\.internal'"):
+        Settings.from_env({"TESTMODE_PROXY_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"})
 
 
 def test_command_line_overrides_win_and_none_means_not_given() -> None:
