@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from proxy.policy.model import KeySpec
 
 ShapeKind = Literal["issued", "provider"]
+_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,13 @@ class KeyShape:
     test: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
     provider: tuple[str, ...] = field(init=False)  # live + test
+    # Verdicts by key: the same few keys arrive on every request, and route and auth both ask. Bounded:
+    # cleared when full, so a flood of distinct keys costs only the check itself.
+    _memo: dict[str, ShapeKind | None] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "provider", self.live + self.test)
+        object.__setattr__(self, "_memo", {})
 
     @property
     def prefixes(self) -> tuple[str, ...]:
@@ -46,6 +51,15 @@ class KeyShape:
 
     def kind(self, key: str) -> ShapeKind | None:
         """``issued`` (a gateway key prefix), ``provider`` (the provider's own shape), or None."""
+        memo = self._memo
+        if key in memo:
+            return memo[key]
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        found = memo[key] = self._kind(key)
+        return found
+
+    def _kind(self, key: str) -> ShapeKind | None:
         if key.startswith(self.issued):
             return "issued"
         if key.startswith(self.provider) and (self.pattern is None or self.pattern.fullmatch(key)):
@@ -73,5 +87,7 @@ def claims(spec: KeySpec, headers: Mapping[str, str]) -> bool:
     value = headers.get(spec.header)
     if value is None:
         return False
-    key = read_key(spec, value)
-    return key is not None and spec.shape.kind(key) is not None
+    key = read_key(spec, value) if spec.scheme == "bearer" else value.strip()  # raw: inlined, it is every request
+    if not key:
+        return False
+    return spec.shape.kind(key) is not None

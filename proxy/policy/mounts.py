@@ -22,11 +22,11 @@ Compiled once (:class:`Mounts`); a declared route without parameters is one dict
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.errors import GatewayError
 from proxy.keys.shapes import claims
-from proxy.policy.model import Policy, PolicySet, Route
+from proxy.policy.model import KeySpec, Policy, PolicySet, Route
 
 Match = tuple[Route, dict[str, str]] | None
 # (policy, route or None, path parameters or None, mount prefix)
@@ -40,6 +40,10 @@ class Group:
     prefix: str
     policies: tuple[Policy, ...]
     wanted: str  # what each policy takes, for the 401 when none claims a request
+    specs: tuple[KeySpec, ...] = field(init=False)  # each member's keys, read on every request at a shared prefix
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "specs", tuple(p.keys for p in self.policies))
 
     def covers(self, path: str) -> bool:
         return not self.prefix or path == self.prefix or path.startswith(self.prefix + "/")
@@ -83,14 +87,17 @@ class Mounts:
 
 def _choose(group: Group, headers: Mapping[str, str], matches: Sequence[Match]) -> int:
     """Index of the policy that serves a request at a shared prefix (see the module docstring)."""
-    claimed = [i for i, policy in enumerate(group.policies) if claims(policy.keys, headers)]
-    if len(claimed) == 1:
-        return claimed[0]
-    if claimed:
-        names = " and ".join(group.policies[i].name for i in claimed)
-        raise GatewayError(400, "ambiguous_credentials",
-                           f"The request carries keys for {names}; send one provider's key only. Nothing was sent.",
-                           reason="several_policies_claim")
+    claimed = -1
+    for i, spec in enumerate(group.specs):
+        if claims(spec, headers):
+            if claimed >= 0:
+                names = " and ".join(p.name for p in group.policies if claims(p.keys, headers))
+                raise GatewayError(400, "ambiguous_credentials",
+                                   f"The request carries keys for {names}; send one provider's key only. "
+                                   "Nothing was sent.", reason="several_policies_claim")
+            claimed = i
+    if claimed >= 0:
+        return claimed
     declared = [i for i, found in enumerate(matches) if found is not None]
     if len(declared) == 1:
         return declared[0]
