@@ -62,7 +62,7 @@ def make_stage(
         # Not of Sent's shape: refused without a provider call (security issue items 3 and 5).
         ("junk", 401, None, False),
         ("no_prefix", 401, None, False),
-        ("too_short", 401, None, False),
+        ("bare_prefix", 401, None, False),
         ("bad_alphabet", 401, None, False),
         ("sendgrid_key", 401, None, False),
         ("blueticked_key", 401, None, False),
@@ -80,7 +80,7 @@ async def test_identification(
         "unknown_issued": "sk_test_gw_not_in_registry",
         "junk": "invalid-key",
         "no_prefix": "0b5f0c3e-5d41-4c6f-9a43-6f1c2b8d9e70",
-        "too_short": "sk_live_abc",
+        "bare_prefix": "sk_live_",
         "bad_alphabet": "sk_live_" + "x" * 20 + "!",
         "sendgrid_key": SENDGRID_SHAPED,
         "blueticked_key": "blu_live_" + "c" * 32,
