@@ -28,6 +28,7 @@ from proxy.policy.model import PolicySet
 from proxy.scheduler import Scheduler
 from proxy.settings import Settings
 from proxy.store.database import Database
+from proxy.store.idempotency import PURGE, SqliteIdempotencyRecords
 from proxy.store.outbox import Outbox
 from proxy.store.schedule import Schedule
 
@@ -58,6 +59,7 @@ class Components:
     schedule: Schedule
     outbox: Outbox
     scheduler: Scheduler
+    idempotency: SqliteIdempotencyRecords
     parts: list[Part] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -102,6 +104,11 @@ def build(
     schedule = Schedule(db, clock)
     scheduler = Scheduler(schedule, clock)
     forward = Forward(policies=policies, limits=settings.limits, metrics=metrics)
+    idempotency = SqliteIdempotencyRecords(db, clock, retention=settings.idempotency_retention)
+    scheduler.step(PURGE, lambda tx, item: idempotency.purge_step(tx, item, schedule))
+
+    async def schedule_purge() -> None:
+        idempotency.schedule_purge(schedule)
 
     async def start_db() -> None:
         db.start()
@@ -120,10 +127,12 @@ def build(
         Part("store", start_db, close_db),
         Part("verify_client", _nothing, close_verify),
         Part("forward", forward.start, forward.close),
+        Part("idempotency", schedule_purge, _nothing),
         Part("scheduler", scheduler.start, partial(scheduler.close, settings.limits.drain_timeout)),
     ]
     return Components(
         settings=settings, clock=clock, policies=policies, metrics=metrics, ledger=ledger,
         registry=KeyRegistry(settings.keys_file), verify_client=verify_client, verifiers=verifiers,
-        forward=forward, db=db, schedule=schedule, outbox=Outbox(db), scheduler=scheduler, parts=parts,
+        forward=forward, db=db, schedule=schedule, outbox=Outbox(db), scheduler=scheduler,
+        idempotency=idempotency, parts=parts,
     )

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from proxy.forward import Forward
 from proxy.stages.auth import Auth
 from proxy.stages.body import Body
+from proxy.stages.idempotency import Idempotency
 from proxy.stages.observe import Observe
 from proxy.stages.permission import Permission
 from proxy.stages.route import RouteStage
@@ -44,6 +45,7 @@ def stages(deps: Components) -> list[Stage]:
                 max_json_values=deps.settings.limits.max_json_values),
         TestMode,
         Validate,
+        partial(Idempotency, records=deps.idempotency, metrics=deps.metrics, clock=deps.clock),
         partial(ShortCircuit, clock=deps.clock),
     ]
 

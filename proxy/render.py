@@ -15,6 +15,7 @@ from starlette.types import Send
 from proxy.clock import SYSTEM_CLOCK, Clock
 from proxy.context import RequestContext
 from proxy.errors import GatewayError
+from proxy.metrics import Metrics
 
 JSON = b"application/json"
 PROBLEM_JSON = b"application/problem+json"
@@ -52,6 +53,24 @@ async def send_json(
     await send({"type": "http.response.body", "body": body})
 
 
+async def send_error(
+    send: Send, ctx: RequestContext, error: GatewayError, metrics: Metrics, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """Answer ``error``: count it, note it in the context for the log line, render it, send it.
+
+    *observe* calls this for whatever was raised; *idempotency* calls it for an error it must record
+    (its ``send`` stores the bytes before they leave), so both answer exactly alike.
+    """
+    ctx.reject_reason = error.reason
+    if error.outcome:
+        ctx.outcome = error.outcome
+    stage = ctx.marks[-1][0] if ctx.marks else "observe"
+    metrics.rejection(ctx.policy.name if ctx.policy else "none", stage, error.reason)
+    ctx.answered_by = "gateway"
+    body, headers = error_response(error, ctx, clock)
+    await send_json(send, ctx, error.status, body, headers, clock)
+
+
 def error_response(
     error: GatewayError, ctx: RequestContext, clock: Clock = SYSTEM_CLOCK
 ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -79,7 +98,7 @@ def error_response(
         }
         body = orjson.dumps(dialect.error(env))
         headers.append((b"content-type", JSON))
-        headers.extend(dialect.headers_for(error.status))
+        headers.extend(dialect.headers_for(error.status, error.code))
         if ctx.test_mode:
             headers.extend(policy.test_headers)
     if error.outcome:

@@ -7,6 +7,7 @@ arguments (see STYLE.md, "Configuration flows one way").
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class Settings:
     keys_file: Path | None = None
     state_dir: Path = Path("var")
     state_synchronous: Literal["normal", "full"] = "normal"  # proxy/store/database.py says why
+    idempotency_retention: float = 86_400.0  # seconds after completion; Sent documents 24 h
     log_level: str = "info"
     access_log: bool = False
     credentials: Mapping[str, Secret] = field(default_factory=dict)
@@ -105,6 +107,10 @@ class Settings:
             if v.lower() not in ("normal", "full"):
                 raise ValueError(f"{ENV_PREFIX}STATE_SYNCHRONOUS must be 'normal' or 'full', not {v!r}")
             values["state_synchronous"] = v.lower()
+        if (v := get("IDEMPOTENCY_RETENTION")) is not None:
+            if not 0 < float(v) < math.inf:
+                raise ValueError(f"{ENV_PREFIX}IDEMPOTENCY_RETENTION must be a positive number of seconds, not {v!r}")
+            values["idempotency_retention"] = float(v)
         if (v := get("LOG_LEVEL")) is not None:
             values["log_level"] = v.lower()
         if v := get("TRUSTED_PROXIES"):

@@ -71,5 +71,5 @@ def gateway(provider: Provider, keys: Keys, tmp_path_factory: pytest.TempPathFac
 def recorder(provider: Provider) -> Provider:
     """The stand-in provider with its records cleared before the test."""
     provider.clear()
-    provider.configure(me_status=None)
+    provider.configure(me_status=None, script=[])
     return provider

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.policy import idempotency
+
 _STR = {"type": "string"}
 _STR_LIST = {"type": "array", "items": _STR}
 _HEADERS = {"type": "object", "additionalProperties": _STR}
@@ -154,6 +156,7 @@ POLICY_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"read": _STR, "write": _STR},
         },
+        "idempotency": idempotency.SCHEMA,
         "schemas": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
         "routes": {"type": "array", "items": _ROUTE},
     },

@@ -18,6 +18,7 @@ from jsonschema import Draft7Validator
 from proxy.keys.shapes import KeyShape
 from proxy.policy.flagnames import compile_flag_paths, derived_misplaced, fold, header_spellings
 from proxy.policy.format import POLICY_SCHEMA
+from proxy.policy.idempotency import compile_idempotency
 from proxy.policy.model import (
     BodyTrigger,
     Dialect,
@@ -41,7 +42,8 @@ ERROR_CODES = (
     "unsupported_media_type", "payload_too_large", "validation_error", "ambiguous_test_mode",
     "invalid_test_flag", "ambiguous_credentials", "test_mode_unsupported", "upstream_unreachable", "upstream_timeout",
     "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large",
-    "request_timeout", "rate_limited",
+    "request_timeout", "rate_limited", "idempotency_key_invalid", "idempotency_in_flight", "idempotency_mismatch",
+    "idempotency_interrupted",
 )
 
 
@@ -141,6 +143,7 @@ class _Compiler:
             methods=methods,
             allow=", ".join(sorted(methods)),
             flag_paths=flag_paths,
+            idempotency=compile_idempotency(doc.get("idempotency"), (name for name, _ in test_headers), self.fail),
         )
 
     def _base_url(self, text: str) -> str:
@@ -167,16 +170,23 @@ class _Compiler:
                 if code not in ERROR_CODES:
                     raise self.fail(f"dialect.{table}.{code}", f"unknown error code (known: {', '.join(ERROR_CODES)})")
         by_status: dict[int, Headers] = {}
+        by_code: dict[str, Headers] = {}
         default: Headers = []
         for status, headers in node.get("headers", {}).items():
             if status == "default":
                 default = self._headers(headers)
             elif str(status).isdigit():
                 by_status[int(status)] = self._headers(headers)
+            elif status in ERROR_CODES:
+                by_code[status] = self._headers(headers)
             else:
-                raise self.fail(f"dialect.headers.{status}", "expected a status code or 'default'")
-        for status, headers in list(by_status.items()):
-            by_status[status] = default + [h for h in headers if h[0] not in {d[0] for d in default}]
+                raise self.fail(f"dialect.headers.{status}", "expected a status code, an error code or 'default'")
+
+        def over_default(headers: Headers) -> Headers:
+            return default + [h for h in headers if h[0] not in {d[0] for d in default}]
+
+        by_status = {status: over_default(headers) for status, headers in by_status.items()}
+        by_code = {code: over_default(headers) for code, headers in by_code.items()}
         style = node.get("field_style", "dot")
         return Dialect(
             field_style=dot_path if style == "dot" else bracket_path,
@@ -185,6 +195,7 @@ class _Compiler:
             messages=dict(node.get("messages", {})),
             headers=by_status,
             default_headers=default,
+            by_code=by_code,
         )
 
     def _keys(self, node: dict[str, Any], key_triggers: tuple[str, ...]) -> KeySpec:

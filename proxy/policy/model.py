@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from proxy.keys.shapes import KeyShape
+from proxy.policy.idempotency import DEFAULT as DEFAULT_IDEMPOTENCY
+from proxy.policy.idempotency import IdempotencySpec
 from proxy.policy.paths import PathTable, PathTemplate
 from proxy.policy.template import Env, Render
 from proxy.policy.validation import BodyValidator, FieldStyle
@@ -103,7 +105,8 @@ class KeySpec:
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """How a provider words errors: one template, code and message tables, extra headers by status."""
+    """How a provider words errors: one template, code and message tables, extra headers by status (or,
+    for one error, by its engine code: that entry replaces the status's, so it can leave a header out)."""
 
     field_style: FieldStyle
     error: Render
@@ -111,8 +114,11 @@ class Dialect:
     messages: dict[str, str]
     headers: dict[int, Headers]
     default_headers: Headers
+    by_code: dict[str, Headers] = field(default_factory=dict)
 
-    def headers_for(self, status: int) -> Headers:
+    def headers_for(self, status: int, code: str | None = None) -> Headers:
+        if code is not None and self.by_code and (found := self.by_code.get(code)) is not None:
+            return found
         return self.headers.get(status, self.default_headers)
 
 
@@ -142,6 +148,7 @@ class Policy:
     methods: frozenset[str]  # the methods the routes and key check use; others are 405 (proxy.target)
     allow: str  # the same, as an ``Allow`` header value
     flag_paths: FlagPaths = field(default=FlagPaths())  # the keys on body triggers' paths, for the body stage
+    idempotency: IdempotencySpec = DEFAULT_IDEMPOTENCY  # compiled by proxy.policy.idempotency
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         return self.routes.match(method, path)

@@ -26,7 +26,7 @@ from proxy.errors import GatewayError
 from proxy.ledger import Ledger
 from proxy.logs import REQUEST_ID
 from proxy.metrics import Metrics
-from proxy.render import error_response, send_json
+from proxy.render import send_error
 from proxy.stages.testmode import decide_by_key
 
 log = structlog.get_logger("proxy.request")
@@ -92,11 +92,4 @@ class Observe:
 
     async def _reject(self, ctx: RequestContext, error: GatewayError, send: Send) -> None:
         decide_by_key(ctx)  # a test key's request is answered as a test, even when refused early
-        ctx.reject_reason = error.reason
-        if error.outcome:
-            ctx.outcome = error.outcome
-        stage = ctx.marks[-1][0] if ctx.marks else "observe"
-        self.metrics.rejection(ctx.policy.name if ctx.policy else "none", stage, error.reason)
-        ctx.answered_by = "gateway"
-        body, headers = error_response(error, ctx, self.clock)
-        await send_json(send, ctx, error.status, body, headers, self.clock)
+        await send_error(send, ctx, error, self.metrics, self.clock)

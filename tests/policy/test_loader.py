@@ -178,7 +178,7 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
          "unknown error code"),
         (lambda d: d["dialect"].update(messages={"nope": "x"}), "dialect.messages.nope", "unknown error code"),
         (lambda d: d["dialect"].update(headers={"teapot": {"x": "y"}}), "dialect.headers.teapot",
-         "expected a status code or 'default'"),
+         "expected a status code, an error code or 'default'"),
     ],
 )
 def test_a_broken_policy_fails_with_file_key_path_and_message(

@@ -4,7 +4,12 @@ Run: ``python -m tests.support.provider --port N``. Control endpoints (never rec
 
 * ``GET /__records`` — every recorded request: method, path, query, headers, body (base64);
 * ``DELETE /__records`` — forget them;
-* ``POST /__config`` — ``{"valid_keys": [...], "me_status": 200|401|500|null}``.
+* ``POST /__config`` — ``{"valid_keys": [...], "me_status": 200|401|500|null, "script": [...]}``.
+
+``script`` is a list of steps, one taken by each following request to a provider path (not the key
+checks ``/v3/me`` and ``/v3/scopes``), in order; once it is used up, the default behaviour below returns.
+A step is ``{"delay": s}`` (wait, then answer as usual), ``{"status": n, "headers": {...}, "body": {...}}``
+(answer that, optionally after ``delay``) or ``{"hang": true}`` (accept the request and never answer).
 
 Behaviour of provider paths:
 
@@ -30,7 +35,7 @@ import orjson
 import uvicorn
 
 RECORDS: list[dict[str, Any]] = []
-CONFIG: dict[str, Any] = {"valid_keys": [], "me_status": None}
+CONFIG: dict[str, Any] = {"valid_keys": [], "me_status": None, "script": []}
 
 
 async def _read(receive: Any) -> bytes:
@@ -100,6 +105,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "http.response.body", "body": piece, "more_body": sent < size})
         return
     key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+    key_check = method == "GET" and (path.endswith("/v3/me") or path.endswith("/v3/scopes"))
+    if CONFIG["script"] and not key_check:
+        step = CONFIG["script"].pop(0)
+        if step.get("hang"):
+            await asyncio.sleep(3600)  # accepted, never answered (the client gives up first)
+        await asyncio.sleep(float(step.get("delay", 0)))
+        if "status" in step:
+            extra = [(k.lower().encode(), str(v).encode()) for k, v in step.get("headers", {}).items()]
+            await _json(send, step["status"], step.get("body", {}), headers=extra)
+            return
     if path.endswith("/v3/me") and method == "GET":
         status = CONFIG["me_status"] or (200 if key in CONFIG["valid_keys"] else 401)
         ok = 200 <= status < 300

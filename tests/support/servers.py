@@ -127,6 +127,12 @@ class Gateway(_Process):
         self._spawn(cmd, full_env, log_file)
         _wait_ready(self.url + "/readyz", self.process, log_file)
 
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no final checkpoint; the state directory stays as the crash left it."""
+        self.process.kill()
+        self.process.wait()
+        super().stop()
+
     def stop(self) -> None:
         super().stop()
         if own := getattr(self, "_own_state", None):
