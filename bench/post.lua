@@ -8,6 +8,26 @@ if key ~= nil and key ~= "" then
   wrk.headers["x-api-key"] = key
 end
 
+-- BENCH_IDEMPOTENCY: "replay" sends BENCH_IDEMPOTENCY_KEY on every request (answered from the store);
+-- "fresh" a new key per request (each one claimed, run and recorded), unique per run (BENCH_RUN) and thread.
+local idempotency = os.getenv("BENCH_IDEMPOTENCY") or ""
+if idempotency == "replay" then
+  wrk.headers["Idempotency-Key"] = os.getenv("BENCH_IDEMPOTENCY_KEY")
+elseif idempotency == "fresh" then
+  local threads = 0
+  function setup(thread)
+    threads = threads + 1
+    thread:set("thread_id", threads)
+  end
+  local prefix = "bench-" .. (os.getenv("BENCH_RUN") or tostring(os.time())) .. "-"
+  local n = 0
+  function request()
+    n = n + 1
+    wrk.headers["Idempotency-Key"] = prefix .. tostring(thread_id or 0) .. "-" .. n
+    return wrk.format()
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

@@ -32,6 +32,8 @@ class Row:
 # (what, numerator target, denominator target, minimum ratio): throughput ratios the issue asks for.
 THROUGHPUT_TARGETS = (
     ("test-mode path vs bare Starlette", "testmode", "starlette", 0.80),
+    ("test-mode path, fresh Idempotency-Key vs no key", "testmode-key", "testmode", 0.50),
+    ("test-mode path, Idempotency-Key replay vs no key", "testmode-replay", "testmode", 0.80),
     ("live path vs naive aiohttp proxy", "live", "aiohttp", 0.75),
     ("live path vs naive httpx proxy", "live", "httpx", 10.0),
 )

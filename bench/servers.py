@@ -152,7 +152,8 @@ def create_live_key(src: Path, policies: Path, keys_file: Path) -> str:
 def start_gateway(name: str, src: Path, core: int, work: Path, policies: Path, keys_file: Path,
                   upstream_url: str, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = {**gateway_env(upstream_url), "PYTHONPATH": str(src), **(extra_env or {})}
+    env = {**gateway_env(upstream_url), "PYTHONPATH": str(src), "TESTMODE_PROXY_STATE_DIR": str(work / f"{name}-state"),
+           **(extra_env or {})}
     cmd = [sys.executable, "-m", "proxy.cli", "serve", "--port", str(port), "--policies", str(policies),
            "--keys", str(keys_file)]
     return _spawn(name, cmd, core, work, f"http://127.0.0.1:{port}", cwd=src, env=env)

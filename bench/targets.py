@@ -34,6 +34,12 @@ def _synthesized(status: int, headers: dict[str, str], body: bytes) -> str | Non
     return None
 
 
+def _replayed(status: int, headers: dict[str, str], body: bytes) -> str | None:
+    if headers.get("idempotent-replayed") != "true":
+        return f"expected a replay (Idempotent-Replayed: true), got {status} {headers}"
+    return _synthesized(status, headers, body)
+
+
 def _created(status: int, headers: dict[str, str], body: bytes) -> str | None:
     return None if status == 201 else f"expected 201, got {status}: {body[:200]!r}"
 
@@ -45,10 +51,18 @@ class Target:
     server: str  # key into the started servers
     body: str
     check: Check
+    idempotency: str | None = None  # "fresh": a new Idempotency-Key per request; "replay": one key, replayed
+
+
+REPLAY_KEY = "bench-replay"
 
 
 TARGETS = (
     Target("testmode", "gateway, test-mode path (all stages)", "gateway", TEST_BODY, _synthesized),
+    Target("testmode-key", "gateway, test-mode path, a fresh Idempotency-Key per request", "gateway", TEST_BODY,
+           _synthesized, "fresh"),
+    Target("testmode-replay", "gateway, test-mode path, one Idempotency-Key replayed", "gateway", TEST_BODY,
+           _replayed, "replay"),
     Target("live", "gateway, live path as deployed (live.validate: false)", "gateway", LIVE_BODY, _relayed),
     Target("live-validate", "gateway, live path with live.validate: true", "gateway-validate", LIVE_BODY,
            _relayed),
@@ -144,8 +158,13 @@ def start_all(wanted: list[Target], *, upstream: str, src: Path, policies: Path,
 
 
 def verify(target: Target, server: servers.Server, key: str) -> None:
-    status, headers, body = servers.request(server.url + PATH, "POST", target.body,
-                                            {"content-type": "application/json", "x-api-key": key})
+    sent = {"content-type": "application/json", "x-api-key": key}
+    if target.idempotency == "fresh":
+        sent["Idempotency-Key"] = "bench-verify"
+    elif target.idempotency == "replay":  # the first answer, recorded: what every measured request replays
+        sent["Idempotency-Key"] = REPLAY_KEY
+        servers.request(server.url + PATH, "POST", target.body, sent)
+    status, headers, body = servers.request(server.url + PATH, "POST", target.body, sent)
     if (problem := target.check(status, headers, body)) is not None:
         raise servers.SetupError(f"{target.name}: {problem}")
     if target.name == "live-validate":  # prove validation really runs on live requests in this variant

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.keys.registry import create_key
+from proxy.keys.identity import digest
+from proxy.keys.registry import create_key, parse_registry
 from tests.support.servers import Gateway, Provider
 
 PROVIDER_CREDENTIAL = "sk_live_provider_credential_0001"
@@ -28,6 +29,10 @@ class Keys:
     sent_contacts_only: str
     sendgrid_live: str
     sendgrid_test: str
+
+    def key_id(self, raw: str) -> str:
+        """The registry id of an issued key (what logs and idempotency records name it by)."""
+        return parse_registry(self.file.read_text(), str(self.file))[digest(raw)].id
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import string
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -31,6 +32,7 @@ from hypothesis import strategies as st
 
 from proxy.policy.loader import load_policy
 from proxy.policy.model import Route
+from proxy.stages.idempotency import derived_key
 from tests.conftest import PASSTHROUGH_LIVE, PASSTHROUGH_TEST, PROVIDER_CREDENTIAL, Keys
 from tests.support.envelope import error, simulated
 from tests.support.servers import POLICIES, Gateway, Provider
@@ -299,31 +301,36 @@ def test_test_requests_never_reach_the_provider_and_live_twins_arrive_once_byte_
     @given(case=cases(route, style))
     def run(case: Case) -> None:
         tally.examples += 1
-        json_headers = {**case.headers, "content-type": "application/json"}
+
+        def headers(api_key: str) -> dict[str, str]:
+            """Each request its own Idempotency-Key: replays are tests/e2e/test_idempotency.py's subject."""
+            found = {**case.headers, "content-type": "application/json", "x-api-key": api_key}
+            if "Idempotency-Key" in found:
+                found["Idempotency-Key"] += "-" + uuid.uuid4().hex
+            return found
+
         flagged = _test_body(case)
         for key in (keys.sent_live, keys.sent_test, PASSTHROUGH_TEST):
-            response = client.request(case.method, case.path, content=flagged,
-                                      headers={**json_headers, "x-api-key": key})
+            response = client.request(case.method, case.path, content=flagged, headers=headers(key))
             _check_test_answer(case, response, flagged=True, tally=tally)
         unflagged = _dumps(case.body, case.key_order, case.layout)
         if case.truncate is not None:
             unflagged = unflagged[: min(case.truncate, len(unflagged) - 1)]
         response = client.request(case.method, case.path, content=unflagged,
-                                  headers={**json_headers, "x-api-key": test_keys[case.keyed_test]})
+                                  headers=headers(test_keys[case.keyed_test]))
         _check_test_answer(case, response, flagged=False, tally=tally)
         tally.test_requests += 4
 
         if case.truncate is not None:  # malformed even without flags: a live key is refused just the same
             response = client.request(case.method, case.path, content=unflagged,
-                                      headers={**json_headers, "x-api-key": live_keys[case.live_key]})
+                                      headers=headers(live_keys[case.live_key]))
             error(response, 400, "VALIDATION_002")
             assert provider.records() == []
             return
         live_body = {**case.body, **({name: False for name in case.flags} if case.live_false_flags else {})}
         raw = _dumps(live_body, case.key_order, case.layout)
-        live_key = live_keys[case.live_key]
-        response = client.request(case.method, case.path, content=raw,
-                                  headers={**json_headers, "x-api-key": live_key})
+        live_headers = headers(live_keys[case.live_key])
+        response = client.request(case.method, case.path, content=raw, headers=live_headers)
         assert response.status_code == 201, response.text  # the stand-in's own answer, passed back
         assert response.headers["x-standin"] == "1"
         assert response.json()["data"]["echo"] == {"method": case.method, "path": case.path, "size": len(raw)}
@@ -334,7 +341,10 @@ def test_test_requests_never_reach_the_provider_and_live_twins_arrive_once_byte_
         assert base64.b64decode(record["body"]) == raw
         forwarded = dict(record["headers"])
         assert forwarded["x-api-key"] == (PROVIDER_CREDENTIAL if case.live_key == "issued" else PASSTHROUGH_LIVE)
-        for name, value in case.headers.items():
+        for name in case.headers:
+            value = live_headers[name]
+            if name == "Idempotency-Key" and case.live_key == "issued":  # derived per issued key
+                value = derived_key(keys.key_id(keys.sent_live), value)
             assert forwarded[name.lower()] == value
         provider.clear()
         tally.live += 1

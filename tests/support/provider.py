@@ -108,8 +108,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     key_check = method == "GET" and (path.endswith("/v3/me") or path.endswith("/v3/scopes"))
     if CONFIG["script"] and not key_check:
         step = CONFIG["script"].pop(0)
-        if step.get("hang"):
-            await asyncio.sleep(3600)  # accepted, never answered (the client gives up first)
+        if step.get("hang"):  # accepted, never answered: wait until the client gives up and hangs up
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
         await asyncio.sleep(float(step.get("delay", 0)))
         if "status" in step:
             extra = [(k.lower().encode(), str(v).encode()) for k, v in step.get("headers", {}).items()]
