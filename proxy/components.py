@@ -28,7 +28,8 @@ from proxy.policy.model import PolicySet
 from proxy.scheduler import Scheduler
 from proxy.settings import Settings
 from proxy.store.database import Database
-from proxy.store.idempotency import PURGE, SqliteIdempotencyRecords
+from proxy.store.idempotency import PURGE
+from proxy.store.idempotency_sqlite import SqliteIdempotencyRecords
 from proxy.store.outbox import Outbox
 from proxy.store.schedule import Schedule
 
@@ -110,6 +111,9 @@ def build(
     async def schedule_purge() -> None:
         idempotency.schedule_purge(schedule)
 
+    async def flush_idempotency() -> None:
+        idempotency.flush()
+
     async def start_db() -> None:
         db.start()
 
@@ -127,7 +131,7 @@ def build(
         Part("store", start_db, close_db),
         Part("verify_client", _nothing, close_verify),
         Part("forward", forward.start, forward.close),
-        Part("idempotency", schedule_purge, _nothing),
+        Part("idempotency", schedule_purge, flush_idempotency),
         Part("scheduler", scheduler.start, partial(scheduler.close, settings.limits.drain_timeout)),
     ]
     return Components(

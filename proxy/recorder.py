@@ -75,20 +75,20 @@ class Recorder:
         if message.get("more_body", False):
             return
         body = b"".join(self._chunks)
-        self._settle(self.status, self.headers, body)
+        self.finished = True
+        if try_later(self.status, self.headers):
+            self.records.release(self.claim)
+        else:
+            await self.records.complete(self.claim, self._answer(self.status, self.headers, body))
         self.sent = True
         await self.send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await self.send({"type": "http.response.body", "body": body})
 
     def record_only(self, ctx: RequestContext, error: GatewayError, clock: Clock) -> None:
-        """Record ``error`` as the answer without sending it (nobody is left to receive one)."""
+        """Record ``error`` as the answer at once, without sending it (nobody is left to receive one)."""
         body, headers = error_response(error, ctx, clock)
-        self._settle(error.status, headers, body)
-
-    def _settle(self, status: int, headers: Headers, body: bytes) -> None:
         self.finished = True
-        if try_later(status, headers):
-            self.records.release(self.claim)
-            return
-        selected = [(name, value) for name, value in headers if name.lower() in self.replay_headers]
-        self.records.complete(self.claim, Answer(status, selected, body))
+        self.records.complete_now(self.claim, self._answer(error.status, headers, body))
+
+    def _answer(self, status: int, headers: Headers, body: bytes) -> Answer:
+        return Answer(status, [(name, value) for name, value in headers if name.lower() in self.replay_headers], body)

@@ -30,8 +30,9 @@ from proxy.scheduler import Scheduler
 from proxy.stages.idempotency import Idempotency, derived_key, fingerprint, principal
 from proxy.stages.observe import Observe
 from proxy.store.database import Database
-from proxy.store.idempotency import PURGE, SqliteIdempotencyRecords
+from proxy.store.idempotency import PURGE
 from proxy.store.idempotency import Scope as KeyScope
+from proxy.store.idempotency_sqlite import SqliteIdempotencyRecords
 from proxy.store.schedule import Schedule
 from tests.stages.harness import Seed
 from tests.stages.seeds import issued, passthrough, seed
