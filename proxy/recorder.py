@@ -50,7 +50,7 @@ class Recorder:
         self._chunks: list[bytes] = []
         self._size = 0
         self.started = False  # the app began an answer (buffered)
-        self.finished = False  # the whole answer arrived and was recorded (or released)
+        self.finished = False  # the whole answer arrived: recorded, waiting for the group commit, or released
         self.sent = False  # the answer began to leave for the client
 
     def reset(self) -> None:
@@ -91,4 +91,5 @@ class Recorder:
         self.records.complete_now(self.claim, self._answer(error.status, headers, body))
 
     def _answer(self, status: int, headers: Headers, body: bytes) -> Answer:
-        return Answer(status, [(name, value) for name, value in headers if name.lower() in self.replay_headers], body)
+        # Names are lower-case here: the gateway writes them so, and forward lower-cases the provider's.
+        return Answer(status, [(name, value) for name, value in headers if name in self.replay_headers], body)

@@ -171,6 +171,8 @@ class Idempotency:
             self.records.release(claim)
             raise
         except BaseException:  # cancelled: no answer will leave, but a provider may have the request
+            # (An answer already queued for the group commit is written by it first: the commit was
+            # scheduled before this task could be woken, and the record below then changes nothing.)
             if not recorder.sent:
                 if recorder.started or (live and _forwarding(ctx)):
                     recorder.record_only(ctx, _unanswered(), self.clock)

@@ -82,11 +82,11 @@ class IdempotencyRecords(Protocol):
 
 
 class RecentAnswers:
-    """The answers completed or replayed lately, by scope digest, up to ``max_bytes``: a retry storm on one
+    """The answers replayed lately, by scope digest, up to ``max_bytes``: a retry storm on one
     key is answered without a statement. A copy of the store, never the only one (DESIGN.md: in-memory
     caches are fine); each entry keeps its record's expiry, so an expired key is still processed anew."""
 
-    def __init__(self, max_bytes: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self.size = 0
         self._entries: OrderedDict[bytes, tuple[bytes, Answer, float, int]] = OrderedDict()
@@ -101,11 +101,14 @@ class RecentAnswers:
         return entry[0], entry[1]
 
     def put(self, digest: bytes, fingerprint: bytes, answer: Answer, expires_at: float) -> None:
-        cost = len(answer.body) + sum(len(k) + len(v) for k, v in answer.headers) + 128
+        cost = len(answer.body) + sum(len(k) + len(v) + 120 for k, v in answer.headers) + 400  # with the objects
         if cost > self.max_bytes // 8:
             return  # one large answer would push out many small ones
         self._drop(digest)
-        self._entries[digest] = (fingerprint, answer, expires_at, cost)
+        # A copy of the exact size: a serializer's output may sit in a buffer several times larger
+        # (orjson's: 4 KiB for a 400-byte answer), which the cache would otherwise keep alive.
+        kept = Answer(answer.status, answer.headers, bytes(memoryview(answer.body)))
+        self._entries[digest] = (fingerprint, kept, expires_at, cost)
         self.size += cost
         while self.size > self.max_bytes:
             self._drop(next(iter(self._entries)))

@@ -66,8 +66,8 @@ class SqliteIdempotencyRecords:
     before its answer leaves (:mod:`proxy.recorder`), together with the others of the same loop turn.
 
     Each statement costs ~5-15 µs here (a WAL read transaction takes locks on the shared-memory index), so
-    answers completed or replayed lately are also kept in memory (:class:`RecentAnswers`): a client
-    retrying one key in a loop is answered without touching the file.
+    answers replayed lately are also kept in memory (:class:`RecentAnswers`): a client retrying one key in
+    a loop is answered from the file once, then without touching it.
     """
 
     def __init__(self, db: Database, clock: Clock, *, retention: float = 86_400.0, boot: str | None = None) -> None:
@@ -154,12 +154,9 @@ class SqliteIdempotencyRecords:
         """:meth:`complete` without waiting for the loop (its own transaction, or a part of the caller's)."""
         try:
             with self.db.transaction():
-                written = self._write(claim, answer)
+                return self._write(claim, answer)
         finally:
             self._test_claims.pop(claim.digest, None)
-        if written:
-            self._recent.put(claim.digest, claim.fingerprint, answer, self.clock.time() + self.retention)
-        return written
 
     def flush(self) -> None:
         """Commit the completions waiting for the group commit (the loop calls it; so does shutdown)."""
@@ -177,10 +174,7 @@ class SqliteIdempotencyRecords:
         finally:  # committed or not, these test claims are over (a retry is processed anew)
             for claim, _, _ in batch:
                 self._test_claims.pop(claim.digest, None)
-        expires_at = self.clock.time() + self.retention
-        for (claim, answer, future), ok in zip(batch, written, strict=True):
-            if ok:
-                self._recent.put(claim.digest, claim.fingerprint, answer, expires_at)
+        for (_, _, future), ok in zip(batch, written, strict=True):
             if not future.done():  # its request may have been cancelled meanwhile: the record stays
                 future.set_result(ok)
 

@@ -367,6 +367,33 @@ async def test_a_cancelled_forward_is_recorded_as_unknown(sent: Policy, records:
     assert retry.headers["idempotent-replayed"] == "true" and inner.calls == 1
 
 
+async def test_an_answer_cancelled_while_waiting_for_the_group_commit_is_recorded_not_replaced(
+    sent: Policy, records: SqliteIdempotencyRecords
+) -> None:
+    inner = Inner()
+    metrics = Metrics(CollectorRegistry())
+    stage = Idempotency(inner, records=records, metrics=metrics, clock=records.clock)
+    app = Observe(Seed(stage, seed(sent, "POST", "/v3/messages", key=issued("live"), body=BODY, test_mode=False)),
+                  metrics=metrics)
+    scope = {"type": "http", "method": "POST", "path": "/v3/messages", "raw_path": b"/v3/messages",
+             "query_string": b"", "headers": [(b"idempotency-key", b"k1")]}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("cancelled before the answer could leave")
+
+    task = asyncio.create_task(app(scope, receive, send))
+    await asyncio.sleep(0)  # the answer is complete and queued for the commit
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with client(records, inner, sent) as http:
+        retry = await post(http)
+    assert retry.status_code == 201 and retry.headers["idempotent-replayed"] == "true" and inner.calls == 1
+
+
 # ------------------------------------------------------------------------------------- a dead process's claim
 
 
