@@ -95,6 +95,23 @@ def test_dialect_headers_by_status(status: int, should_retry: list[str] | None) 
     assert headers.get("x-should-retry") == should_retry
 
 
+@pytest.mark.parametrize(
+    ("status", "code", "should_retry", "retry_after"),
+    [
+        (409, "idempotency_in_flight", ["true"], ["1"]),  # the one 409 Sent's clients should retry
+        (409, "bad_request", ["false"], None),  # every other 409 keeps the status's header
+        (422, "idempotency_mismatch", ["false"], None),
+    ],
+)
+def test_dialect_headers_by_error_code_replace_the_status_ones(
+    status: int, code: str, should_retry: list[str], retry_after: list[str] | None
+) -> None:
+    headers_in = {"retry-after": "1"} if code == "idempotency_in_flight" else None
+    _, headers = render(GatewayError(status, code, "x", headers=headers_in), context(sent()))
+    assert headers.get("x-should-retry") == should_retry
+    assert headers.get("retry-after") == retry_after
+
+
 @pytest.mark.parametrize(("test_mode", "header"), [(True, ["true"]), (False, None), (None, None)])
 def test_test_mode_errors_say_so(test_mode: bool | None, header: list[str] | None) -> None:
     _, headers = render(GatewayError(400, "bad_request", "x"), context(sent(), test_mode))

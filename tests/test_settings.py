@@ -32,6 +32,9 @@ from proxy.settings import Limits, Secret, Settings
         ({"TESTMODE_PROXY_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1,,fd00::/8"},
          {"trusted_proxies": ("10.0.0.0/8", "127.0.0.1", "fd00::/8")}),
         ({"HOST": "10.0.0.1", "testmode_proxy_port": "1"}, {"host": "127.0.0.1", "port": 8080}),
+        ({}, {"idempotency_retention": 86_400.0}),
+        ({"TESTMODE_PROXY_IDEMPOTENCY_RETENTION": "3600"}, {"idempotency_retention": 3600.0}),
+        ({"TESTMODE_PROXY_IDEMPOTENCY_RETENTION": "0.5"}, {"idempotency_retention": 0.5}),
     ],
 )
 def test_environment_variables(env: dict[str, str], expected: dict[str, Any]) -> None:
@@ -82,6 +85,12 @@ def test_limits_come_from_the_environment_with_their_types(name: str, value: str
     assert type(got) is type(getattr(Limits(), name.lower()))
     changed: dict[str, Any] = {name.lower(): expected}
     assert limits == dataclasses.replace(Limits(), **changed)  # nothing else changed
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_a_retention_that_is_not_a_positive_time_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="IDEMPOTENCY_RETENTION"):
+        Settings.from_env({"TESTMODE_PROXY_IDEMPOTENCY_RETENTION": value})
 
 
 def test_a_limit_of_the_wrong_type_is_refused() -> None:

@@ -179,6 +179,12 @@ def test_a_valid_policy_compiles_with_defaults(tmp_path: Path) -> None:
         (lambda d: d["dialect"].update(messages={"nope": "x"}), "dialect.messages.nope", "unknown error code"),
         (lambda d: d["dialect"].update(headers={"teapot": {"x": "y"}}), "dialect.headers.teapot",
          "expected a status code, an error code or 'default'"),
+        # idempotency
+        (lambda d: d.update(idempotency={"key_pattern": "[a-"}), "idempotency.key_pattern",
+         "not a regular expression"),
+        (lambda d: d.update(idempotency={"mismatch_status": 418}), "idempotency.mismatch_status", "is not one of"),
+        (lambda d: d.update(idempotency={"header": "Idempotency Key"}), "idempotency.header", "does not match"),
+        (lambda d: d.update(idempotency={"forward": "yes"}), "idempotency.forward", "is not of type 'boolean'"),
     ],
 )
 def test_a_broken_policy_fails_with_file_key_path_and_message(
@@ -315,3 +321,17 @@ def test_one_file_can_be_loaded_as_a_policy_set(tmp_path: Path) -> None:
     write(tmp_path, mutated(lambda d: d.update(name=5)), "broken.yaml")
     policy_set = load_policies(path)
     assert [p.name for p in policy_set.policies] == ["demo"]
+
+
+def test_the_idempotency_section_compiles_with_its_defaults(tmp_path: Path) -> None:
+    default = load_policy(write(tmp_path, mutated(lambda d: None))).idempotency
+    assert (default.header, default.forward, default.mismatch_status, default.retry_after) == (
+        "idempotency-key", True, 422, 1)
+    assert default.key_problem("any.printable:ASCII{key}") is None and default.key_problem("a b") is not None
+    assert b"x-test-mode" in default.replay_headers  # the policy's test-mode headers are always replayed
+    spec = load_policy(write(tmp_path, mutated(lambda d: d.update(idempotency={
+        "header": "X-Request-Key", "key_pattern": "[0-9]+", "forward": False, "replay_headers": ["X-Message-Id"],
+    })))).idempotency
+    assert (spec.header, spec.name, spec.forward) == ("x-request-key", "X-Request-Key", False)
+    assert spec.key_problem("123") is None and spec.key_problem("12a") == "must be 1-255 characters matching [0-9]+"
+    assert b"x-message-id" in spec.replay_headers
