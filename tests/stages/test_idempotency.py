@@ -344,11 +344,12 @@ async def test_an_answer_too_large_to_replay_is_a_recorded_502(sent: Policy, rec
     assert replay.content == first.content and inner.calls == 1
 
 
-async def test_a_cancelled_forward_is_recorded_as_unknown(sent: Policy, records: SqliteIdempotencyRecords) -> None:
-    inner = Inner(raises(asyncio.CancelledError(), forwarding=True))
+def cancelled_request(records: SqliteIdempotencyRecords, inner: Inner, policy: Policy) -> Any:
+    """The pipeline called directly (httpx cannot hand a cancellation in): a coroutine for one keyed request
+    whose answer must never leave."""
     metrics = Metrics(CollectorRegistry())
     stage = Idempotency(inner, records=records, metrics=metrics, clock=records.clock)
-    app = Observe(Seed(stage, seed(sent, "POST", "/v3/messages", key=issued("live"), body=BODY, test_mode=False)),
+    app = Observe(Seed(stage, seed(policy, "POST", "/v3/messages", key=issued("live"), body=BODY, test_mode=False)),
                   metrics=metrics)
     scope = {"type": "http", "method": "POST", "path": "/v3/messages", "raw_path": b"/v3/messages",
              "query_string": b"", "headers": [(b"idempotency-key", b"k1")]}
@@ -359,8 +360,13 @@ async def test_a_cancelled_forward_is_recorded_as_unknown(sent: Policy, records:
     async def send(message: dict[str, Any]) -> None:
         raise AssertionError("nothing is sent for a cancelled request")
 
+    return app(scope, receive, send)
+
+
+async def test_a_cancelled_forward_is_recorded_as_unknown(sent: Policy, records: SqliteIdempotencyRecords) -> None:
+    inner = Inner(raises(asyncio.CancelledError(), forwarding=True))
     with pytest.raises(asyncio.CancelledError):
-        await app(scope, receive, send)
+        await cancelled_request(records, inner, sent)
     async with client(records, Inner(), sent) as http:
         retry = await post(http)
     assert retry.status_code == 502 and retry.json()["error"]["outcome"] == "unknown"
@@ -371,20 +377,7 @@ async def test_an_answer_cancelled_while_waiting_for_the_group_commit_is_recorde
     sent: Policy, records: SqliteIdempotencyRecords
 ) -> None:
     inner = Inner()
-    metrics = Metrics(CollectorRegistry())
-    stage = Idempotency(inner, records=records, metrics=metrics, clock=records.clock)
-    app = Observe(Seed(stage, seed(sent, "POST", "/v3/messages", key=issued("live"), body=BODY, test_mode=False)),
-                  metrics=metrics)
-    scope = {"type": "http", "method": "POST", "path": "/v3/messages", "raw_path": b"/v3/messages",
-             "query_string": b"", "headers": [(b"idempotency-key", b"k1")]}
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        raise AssertionError("cancelled before the answer could leave")
-
-    task = asyncio.create_task(app(scope, receive, send))
+    task = asyncio.create_task(cancelled_request(records, inner, sent))
     await asyncio.sleep(0)  # the answer is complete and queued for the commit
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
