@@ -164,7 +164,7 @@ class Idempotency:
             if recorder.sent:
                 raise
             ctx.status = 0
-            if recorder.started or (live and _forwarding(ctx)):  # the provider may have acted
+            if live and (recorder.started or _forwarding(ctx)):  # the provider may have acted
                 log.exception("idempotent_request_failed")
                 await self._record_error(recorder, ctx, _unanswered())
                 return
@@ -174,7 +174,7 @@ class Idempotency:
             # (An answer already queued for the group commit is written by it first: the commit was
             # scheduled before this task could be woken, and the record below then changes nothing.)
             if not recorder.sent:
-                if recorder.started or (live and _forwarding(ctx)):
+                if live and (recorder.started or _forwarding(ctx)):
                     recorder.record_only(ctx, _unanswered(), self.clock)
                 else:
                     self.records.release(claim)

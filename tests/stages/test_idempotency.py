@@ -288,6 +288,17 @@ async def test_an_error_that_ran_nothing_releases_the_key(
     assert retried.status_code == 201 and inner.calls == 2
 
 
+async def test_a_test_request_that_fails_mid_answer_is_released_it_reached_nobody(
+    sent: Policy, records: SqliteIdempotencyRecords
+) -> None:
+    inner = Inner(raises(RuntimeError("a responder bug"), started=True))
+    async with client(records, inner, sent, key=issued("test"), test_mode=True) as http:
+        failed = await post(http)
+        retried = await post(http)
+    assert failed.status_code == 500 and failed.json()["error"]["outcome"] == "not_sent"
+    assert retried.status_code == 201 and inner.calls == 2
+
+
 @pytest.mark.parametrize(
     ("step", "expected"),
     [
