@@ -25,6 +25,42 @@ _RESPONSE: dict[str, Any] = {
     "required": ["status"],
 }
 
+# A provider's published description is silent on a status, or wrong at some JSON paths (proxy/policy/contract.py).
+_PROVIDER_NOTE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"silent": _STR, "differs": _STR, "at": _STR_LIST},
+    "oneOf": [{"required": ["silent"], "not": {"required": ["at"]}}, {"required": ["differs", "at"]}],
+}
+_STATUS = r"^[1-5][0-9][0-9]$"
+_DOCUMENTED: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "description": _STR,
+        "schema": {"type": ["object", "boolean"]},
+        "headers": _STR_LIST,
+        "provider": _PROVIDER_NOTE,
+    },
+}
+_CONTRACT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "source": _STR,
+        "drift_sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "errors": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "schema": {"type": ["object", "boolean"]},
+                "provider": {"type": "object", "propertyNames": {"pattern": _STATUS},
+                             "additionalProperties": _PROVIDER_NOTE},
+            },
+        },
+    },
+}
+
 _ROUTE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -41,6 +77,7 @@ _ROUTE: dict[str, Any] = {
         "test_response": {
             "oneOf": [_RESPONSE, {"type": "array", "items": _RESPONSE, "minItems": 1}],
         },
+        "responses": {"type": "object", "propertyNames": {"pattern": _STATUS}, "additionalProperties": _DOCUMENTED},
     },
 }
 
@@ -158,6 +195,7 @@ POLICY_SCHEMA: dict[str, Any] = {
         },
         "idempotency": idempotency.SCHEMA,
         "schemas": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
+        "contract": _CONTRACT,
         "routes": {"type": "array", "items": _ROUTE},
     },
 }

@@ -16,6 +16,7 @@ import yaml
 from jsonschema import Draft7Validator
 
 from proxy.keys.shapes import KeyShape
+from proxy.policy.contract import ContractError, compile_contract
 from proxy.policy.flagnames import compile_flag_paths, derived_misplaced, fold, header_spellings
 from proxy.policy.format import POLICY_SCHEMA
 from proxy.policy.idempotency import compile_idempotency
@@ -118,6 +119,10 @@ class _Compiler:
         unmatched = doc.get("unmatched_scopes", {})
         test_headers = self._headers(test.get("response_headers", {"X-Test-Mode": "true"}))
         methods = _methods(routes, keys)
+        try:
+            contract = compile_contract(doc)
+        except ContractError as exc:
+            raise PolicyError(f"{self.source}: {exc}") from exc
         return Policy(
             name=doc["name"],
             source=self.source,
@@ -144,6 +149,7 @@ class _Compiler:
             allow=", ".join(sorted(methods)),
             flag_paths=flag_paths,
             idempotency=compile_idempotency(doc.get("idempotency"), (name for name, _ in test_headers), self.fail),
+            contract=contract,
         )
 
     def _base_url(self, text: str) -> str:

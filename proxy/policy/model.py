@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from proxy.keys.shapes import KeyShape
+from proxy.policy.contract import Contract
 from proxy.policy.idempotency import DEFAULT as DEFAULT_IDEMPOTENCY
 from proxy.policy.idempotency import IdempotencySpec
 from proxy.policy.paths import PathTable, PathTemplate
@@ -149,6 +150,7 @@ class Policy:
     allow: str  # the same, as an ``Allow`` header value
     flag_paths: FlagPaths = field(default=FlagPaths())  # the keys on body triggers' paths, for the body stage
     idempotency: IdempotencySpec = DEFAULT_IDEMPOTENCY  # compiled by proxy.policy.idempotency
+    contract: Contract | None = None  # documented answers per route and status (proxy/policy/contract.py)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         return self.routes.match(method, path)

@@ -75,7 +75,8 @@ def test_the_seeds_invalid_request_gets_exactly_the_seeds_error(http: httpx.Clie
                                                                  recorder: Provider) -> None:
     response = http.post(SEND, json=SEED_REQUEST, headers=bearer(keys.sendgrid_live))
     assert response.status_code == 400
-    assert response.json() == {"errors": [{"field": "from", "message": SEED_MESSAGE}]}
+    # The seed's body, with `help` present (issue 14): the from error has no documentation link.
+    assert response.json() == {"errors": [{"field": "from", "message": SEED_MESSAGE, "help": None}]}
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-test-mode"] == "true"
     assert recorder.records() == []
@@ -150,11 +151,36 @@ def test_a_pass_through_key_is_verified_then_forwarded_as_is_live_and_never_in_s
     assert {k.lower(): v for k, v in sent["headers"]}["authorization"] == f"Bearer {PASSTHROUGH}"
 
 
-def test_an_issued_test_key_is_a_sandbox_even_without_the_flag(http: httpx.Client, keys: Keys,
-                                                               recorder: Provider) -> None:
+@pytest.mark.parametrize("mail_settings", [None, {"sandbox_mode": {"enable": False}}], ids=["no-flag", "flag-false"])
+def test_an_issued_test_key_without_the_sandbox_flag_answers_as_production_and_sends_nothing(
+    http: httpx.Client, keys: Keys, recorder: Provider, mail_settings: dict[str, Any] | None
+) -> None:
+    """Issue 14: 202, an empty body and an X-Message-Id, like a live send; nothing reaches SendGrid."""
     body = {k: v for k, v in VALID.items() if k != "mail_settings"}
+    if mail_settings is not None:
+        body["mail_settings"] = mail_settings
     response = http.post(SEND, json=body, headers=bearer(keys.sendgrid_test))
+    assert response.status_code == 202
+    assert response.content == b""
+    assert len(response.headers["x-message-id"]) == 22
+    assert response.headers["x-test-mode"] == "true"
+    assert recorder.records() == []
+
+
+def test_an_issued_test_key_with_the_sandbox_flag_keeps_the_sandbox_200(http: httpx.Client, keys: Keys,
+                                                                         recorder: Provider) -> None:
+    response = http.post(SEND, json=VALID, headers=bearer(keys.sendgrid_test))
     assert (response.status_code, response.json()) == (200, {})
+    assert "x-message-id" not in response.headers
+    assert recorder.records() == []
+
+
+def test_an_invalid_request_under_a_test_key_is_still_refused(http: httpx.Client, keys: Keys,
+                                                               recorder: Provider) -> None:
+    body = {k: v for k, v in SEED_REQUEST.items() if k != "mail_settings"}
+    response = http.post(SEND, json=body, headers=bearer(keys.sendgrid_test))
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"field": "from", "message": SEED_MESSAGE, "help": None}]}
     assert recorder.records() == []
 
 
@@ -176,7 +202,10 @@ def test_a_bad_key_is_401_in_sendgrids_format_sandbox_or_not(
     response = http.post(SEND, json={**VALID, "mail_settings": {"sandbox_mode": {"enable": sandbox}}},
                          headers=headers)
     assert response.status_code == 401
-    assert response.json() == {"errors": [{"message": AUTH_MESSAGE, "field": None}]}
+    # SendGrid's own 401, byte for byte (sendgrid-php #793, sendgrid/docs #5959: Content-Length 116).
+    assert response.content == (b'{"errors":[{"message":"The provided authorization grant is invalid, expired, '
+                                b'or revoked","field":null,"help":null}]}')
+    assert response.headers["content-length"] == "116"
     assert sends(recorder) == []
 
 
@@ -194,7 +223,8 @@ def test_a_flag_that_is_not_a_boolean_is_400_with_sendgrids_message_and_never_fo
     body = {**VALID, "mail_settings": {"sandbox_mode": sandbox_mode}}
     response = http.post(SEND, json=body, headers=bearer(keys.sendgrid_live if key == "live" else keys.sendgrid_test))
     assert response.status_code == 400
-    assert response.json() == {"errors": [{"message": ENABLE_MESSAGE, "field": "mail_settings.sandbox_mode.enable"}]}
+    assert response.json() == {"errors": [{"message": ENABLE_MESSAGE, "field": "mail_settings.sandbox_mode.enable",
+                                           "help": None}]}
     assert recorder.records() == []
 
 
@@ -345,6 +375,13 @@ INVALID: list[tuple[str, Mutation, list[str]]] = [
     ("header-name-space", _set("headers", {"X Custom": "v"}), ["headers"]),
     ("header-value-number", _set("headers", {"X-Custom": 1}), ["headers.X-Custom"]),
     ("template-id-number", _set("template_id", 12), ["template_id"]),
+    # Issue 14: a legacy id is a GUID, a dynamic one d- and 32 hex digits; nothing else.
+    ("template-id-empty", _set("template_id", ""), ["template_id"]),
+    ("template-id-name", _set("template_id", "welcome-template"), ["template_id"]),
+    ("template-id-dynamic-short", _set("template_id", "d-0123"), ["template_id"]),
+    ("template-id-dynamic-not-hex", _set("template_id", "d-0123456789abcdef0123456789abcdeg"), ["template_id"]),
+    ("template-id-guid-trailing-newline", _set("template_id", "8e6b3b0e-4c1d-4b8b-9e2a-6c0f1d2e3a4b\n"),
+     ["template_id"]),
     ("ip-pool-short", _set("ip_pool_name", "x"), ["ip_pool_name"]),
     ("footer-enable-string", _set("mail_settings.footer", {"enable": "true"}), ["mail_settings.footer.enable"]),
     ("bypass-enable-null", _set("mail_settings.bypass_list_management", {"enable": None}),
@@ -376,10 +413,10 @@ def test_invalid_sandbox_requests_get_sendgrids_errors_every_one_at_once(
     assert response.status_code == 400, response.text
     errors = response.json()["errors"]
     assert sorted(e["field"] for e in errors) == fields
-    for error in errors:
-        assert set(error) <= {"field", "message", "help"}
+    for error in errors:  # every error object carries all three fields (issue 14)
+        assert list(error) == ["message", "field", "help"]
         assert isinstance(error["message"], str) and error["message"]
-        assert error.get("help", "http://sendgrid.com/docs/").startswith("http://sendgrid.com/docs/")
+        assert error["help"] is None or error["help"].startswith("http://sendgrid.com/docs/")
     assert response.headers["x-test-mode"] == "true"
     assert recorder.records() == []
 
@@ -418,7 +455,7 @@ def _message(body: dict[str, Any], http: httpx.Client, key: str) -> list[dict[st
      {"field": "from.email",
       "message": "The from object must be provided for every email send. It is an object that requires the email "
                  "parameter, but may also contain a name parameter.  e.g. {\"email\" : \"example@example.com\"}  or "
-                 "{\"email\" : \"example@example.com\", \"name\" : \"Example Recipient\"}."}),
+                 "{\"email\" : \"example@example.com\", \"name\" : \"Example Recipient\"}.", "help": None}),
     (_set("content.0.value", ""),
      {"field": "content.0.value", "message": "The content value must be a string at least one character in length.",
       "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.content.value"}),
@@ -426,8 +463,11 @@ def _message(body: dict[str, Any], http: httpx.Client, key: str) -> list[dict[st
      {"field": "categories", "message": "The categories must be a unique list, and you have included xxxxxxxxxxx "
                                         "more than once.",
       "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.categories"}),
+    (_set("template_id", "unknown-template"),  # as a live 400 words it
+     {"field": "template_id", "message": "The template_id must be a valid GUID, you provided 'unknown-template'.",
+      "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.template_id"}),
 ], ids=["type", "to-required", "bad-address", "duplicate", "personalizations-limit", "from-missing", "content-value",
-        "category-repeat"])
+        "category-repeat", "template-id"])
 def test_sendgrids_own_wording(http: httpx.Client, keys: Keys, recorder: Provider, mutation: Mutation,
                                error: dict[str, Any]) -> None:
     body = copy.deepcopy(VALID)
@@ -437,7 +477,10 @@ def test_sendgrids_own_wording(http: httpx.Client, keys: Keys, recorder: Provide
 
 
 @pytest.mark.parametrize("mutation", [
-    _all(_drop("subject"), _drop("personalizations.0.subject"), _drop("content"), _set("template_id", "d-0123")),
+    _all(_drop("subject"), _drop("personalizations.0.subject"), _drop("content"),
+         _set("template_id", "d-0123456789abcdef0123456789abcdef")),
+    _all(_drop("subject"), _drop("personalizations.0.subject"), _drop("content"),
+         _set("template_id", "8E6B3B0E-4C1D-4B8B-9E2A-6C0F1D2E3A4B")),  # a legacy template: a GUID
     _drop("subject"),  # every personalization has one
     _set("content", {"type": "text/plain", "value": "one block, as in the seed's example"}),
     _set("content", [{"type": "text/plain", "value": "a"}, {"type": "text/html", "value": "b"},
@@ -455,8 +498,8 @@ def test_sendgrids_own_wording(http: httpx.Client, keys: Keys, recorder: Provide
                                "ganalytics": {"enable": False, "utm_source": "x"}}),
     _set("personalizations.0.custom_args", {"user_id": "42"}),
     _set("unknown_field", "ignored, as SendGrid ignores it"),
-], ids=["template", "subject-per-personalization", "content-object", "content-order", "html-only", "send-at-71h",
-        "send-at-past", "categories-10", "attachment", "reply-to-list", "headers", "asm", "tracking",
+], ids=["template", "legacy-template", "subject-per-personalization", "content-object", "content-order", "html-only",
+        "send-at-71h", "send-at-past", "categories-10", "attachment", "reply-to-list", "headers", "asm", "tracking",
         "custom-args", "unknown-field"])
 def test_valid_sandbox_variants_are_200(http: httpx.Client, keys: Keys, recorder: Provider,
                                         mutation: Mutation) -> None:

@@ -25,6 +25,8 @@ from tests.support.servers import Gateway, Provider
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SEND = "/v3/mail/send"
+AUTH_BODY = (b'{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked",'
+             b'"field":null,"help":null}]}')
 
 CASES = [True, False, None]  # sandbox on, sandbox off, no mail settings at all
 CASE_IDS = ["sandbox-on", "sandbox-off", "no-mail-settings"]
@@ -78,7 +80,7 @@ def test_python_client_reads_the_seeds_error(gateway: Gateway, keys: Keys, recor
     client = SendGridAPIClient(api_key=keys.sendgrid_live, host=gateway.url)
     with pytest.raises(BadRequestsError) as caught:
         client.send(SEED_REQUEST)
-    assert json.loads(caught.value.body) == {"errors": [{"field": "from", "message": SEED_MESSAGE}]}
+    assert json.loads(caught.value.body) == {"errors": [{"field": "from", "message": SEED_MESSAGE, "help": None}]}
     assert recorder.records() == []
 
 
@@ -86,8 +88,21 @@ def test_python_client_reads_a_401(gateway: Gateway, recorder: Provider) -> None
     client = SendGridAPIClient(api_key="SG.gwlive.revoked", host=gateway.url)
     with pytest.raises(UnauthorizedError) as caught:
         client.send(_python_mail(True))
-    assert json.loads(caught.value.body)["errors"][0]["message"] == (
-        "The provided authorization grant is invalid, expired, or revoked")
+    assert caught.value.body == AUTH_BODY  # SendGrid's own bytes
+    assert recorder.records() == []
+
+
+@pytest.mark.parametrize("sandbox", [True, False, None], ids=CASE_IDS)
+def test_python_client_under_a_test_key(gateway: Gateway, keys: Keys, recorder: Provider,
+                                        sandbox: bool | None) -> None:
+    """An issued test key: the sandbox flag gets SendGrid's 200, anything else the production 202 (issue 14)."""
+    client = SendGridAPIClient(api_key=keys.sendgrid_test, host=gateway.url)
+    response = client.send(_python_mail(sandbox))
+    if sandbox:
+        assert (response.status_code, response.body) == (200, b"{}")
+    else:
+        assert (response.status_code, response.body) == (202, b"")
+        assert response.headers["X-Message-Id"]
     assert recorder.records() == []
 
 
@@ -110,8 +125,9 @@ def node_client() -> Path:
     return NODE_DIR / "send.js"
 
 
-def _node_send(script: Path, base_url: str, key: str, sandbox: bool | None) -> dict[str, Any]:
-    args = json.dumps({"baseUrl": base_url, "apiKey": key, "sandbox": sandbox})
+def _node_send(script: Path, base_url: str, key: str, sandbox: bool | None,
+               msg: dict[str, Any] | None = None) -> dict[str, Any]:
+    args = json.dumps({"baseUrl": base_url, "apiKey": key, "sandbox": sandbox, "msg": msg})
     result = subprocess.run(["node", str(script), args], cwd=script.parent, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
@@ -132,5 +148,29 @@ def test_node_client(node_client: Path, gateway: Gateway, keys: Keys, recorder: 
 def test_node_client_reads_a_401(node_client: Path, gateway: Gateway, recorder: Provider) -> None:
     result = _node_send(node_client, gateway.url + "/", "SG.gwlive.revoked", True)
     assert result["status"] == 401
-    assert result["body"]["errors"][0]["message"] == "The provided authorization grant is invalid, expired, or revoked"
+    assert result["body"] == json.loads(AUTH_BODY)
+    assert result["headers"]["content-length"] == str(len(AUTH_BODY))
+    assert recorder.records() == []
+
+
+def test_node_client_reads_the_seeds_error(node_client: Path, gateway: Gateway, keys: Keys,
+                                           recorder: Provider) -> None:
+    """The seed's invalid request as the Node client builds it: the from error, with `help`, and nothing sent."""
+    seed = {"to": "john@example.com", "subject": "Hello, World!", "from": {"email": "John Doe"},
+            "content": [{"type": "text", "value": "Hello, World!"}]}
+    result = _node_send(node_client, gateway.url + "/", keys.sendgrid_live, True, msg=seed)
+    assert result["status"] == 400
+    assert result["body"] == {"errors": [{"message": SEED_MESSAGE, "field": "from", "help": None}]}
+    assert recorder.records() == []
+
+
+@pytest.mark.parametrize("sandbox", [True, False, None], ids=CASE_IDS)
+def test_node_client_under_a_test_key(node_client: Path, gateway: Gateway, keys: Keys, recorder: Provider,
+                                      sandbox: bool | None) -> None:
+    result = _node_send(node_client, gateway.url + "/", keys.sendgrid_test, sandbox)
+    if sandbox:
+        assert (result["status"], result["body"]) == (200, {})
+    else:
+        assert (result["status"], result["body"]) == (202, "")
+        assert result["headers"]["x-message-id"]
     assert recorder.records() == []

@@ -1,5 +1,6 @@
 // Drives the official @sendgrid/mail client for tests/e2e/test_sendgrid_clients.py.
-// Usage: node send.js '{"baseUrl": "http://gw/", "apiKey": "SG...", "sandbox": true|false|null}'
+// Usage: node send.js '{"baseUrl": "http://gw/", "apiKey": "SG...", "sandbox": true|false|null, "msg": {...}?}'
+// `msg` (optional) replaces the default message, in the client's own form (camelCase, as sgMail.send takes it).
 // Prints one JSON line: {"status", "headers", "body"} — for a 2xx and for an error response alike.
 'use strict';
 const sgMail = require('@sendgrid/mail');
@@ -9,7 +10,7 @@ async function main() {
   sgMail.setApiKey(args.apiKey);
   // setApiKey resets the base URL, so it is set afterwards (shared/reference/provider-clients.md).
   sgMail.client.setDefaultRequest('baseUrl', args.baseUrl);
-  const msg = {
+  const msg = args.msg || {
     to: 'recipient@example.com',
     from: 'sender@example.com',
     subject: 'Hello from the Node client',
