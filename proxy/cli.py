@@ -1,4 +1,4 @@
-"""``testmode-proxy serve | check | keys …``: the command line, parsed into one Settings object."""
+"""``testmode-proxy serve | check | openapi | keys …``: the command line, parsed into one Settings object."""
 
 from __future__ import annotations
 
@@ -67,6 +67,28 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    import orjson
+
+    from proxy.openapi import openapi
+
+    target: str = args.policy
+    try:
+        if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+            policy = load_policies(Path(target)).policies[0]
+        else:
+            found = load_policies(args.policies or Settings.from_env().policies_dir).by_name(target)
+            if found is None:
+                print(f"testmode-proxy: no policy named {target!r}", file=sys.stderr)
+                return 2
+            policy = found
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    sys.stdout.write(orjson.dumps(openapi(policy), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
 def _keys(args: argparse.Namespace) -> int:
     path: Path = args.file or Settings.from_env().keys_file or Path("keys.json")
     if args.keys_command == "create":
@@ -108,6 +130,10 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate policy files; exit 1 on the first broken one")
     check.add_argument("paths", nargs="*", type=Path)
     check.set_defaults(run=_check)
+    spec = sub.add_parser("openapi", help="print the OpenAPI 3.1 description of a policy pack (JSON)")
+    spec.add_argument("policy", help="a policy name (from --policies) or a policy file")
+    spec.add_argument("--policies", type=Path, help="policy directory (env TESTMODE_PROXY_POLICIES)")
+    spec.set_defaults(run=_openapi)
     keys = sub.add_parser("keys", help="manage issued keys in the registry file")
     keys.add_argument("--file", type=Path, help="registry file (env TESTMODE_PROXY_KEYS, default keys.json)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -95,23 +95,37 @@ class Documented:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteDoc:
+    """What a route documents: its request schema and summary as written, why it is refused in test mode
+    (``refused_in_test_mode``), and its answers by status."""
+
+    summary: str | None
+    request_schema: dict[str, Any] | bool | None
+    refusal: str | None
+    answers: dict[int, Documented]
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
+    description: str | None
     source: str | None
     sample_rate: float
     definitions: dict[str, Any]  # the policy's schemas, as written
     error: Documented | None  # status 0: the schema of every error body
     error_notes: dict[int, ProviderNote]
-    routes: dict[str, dict[int, Documented]]  # route id -> status -> documented answer
+    routes: dict[str, RouteDoc]
 
     def documented(self, route_id: str, status: int) -> Documented | None:
         """The documented answer for a status of a route: the route's own, else the dialect's error body."""
-        own = self.routes.get(route_id, {}).get(status)
+        route = self.routes.get(route_id)
+        own = route.answers.get(status) if route is not None else None
         if own is not None or status < 400:
             return own
         return self.error
 
     def note(self, route_id: str, status: int) -> ProviderNote | None:
-        own = self.routes.get(route_id, {}).get(status)
+        route = self.routes.get(route_id)
+        own = route.answers.get(status) if route is not None else None
         if own is not None and own.provider is not None:
             return own.provider
         return self.error_notes.get(status)
@@ -164,14 +178,18 @@ def compile_contract(doc: Mapping[str, Any]) -> Contract:
         error = _documented(0, {"description": "An error, in the provider's format.", "schema": errors["schema"]},
                             definitions, "contract.errors")
     notes = {int(s): _note(n, f"contract.errors.provider.{s}") for s, n in errors.get("provider", {}).items()}
-    routes: dict[str, dict[int, Documented]] = {}
+    routes: dict[str, RouteDoc] = {}
     for index, route in enumerate(doc.get("routes", [])):
         responses = route.get("responses", {})
-        routes[route["id"]] = {
-            int(status): _documented(int(status), spec, definitions, f"routes.{index}.responses.{status}")
-            for status, spec in responses.items()
-        }
+        routes[route["id"]] = RouteDoc(
+            summary=route.get("summary"),
+            request_schema=route.get("schema"),
+            refusal=route.get("refused_in_test_mode"),
+            answers={int(status): _documented(int(status), spec, definitions, f"routes.{index}.responses.{status}")
+                     for status, spec in responses.items()},
+        )
     return Contract(
+        description=doc.get("description"),
         source=node.get("source"),
         sample_rate=float(node.get("drift_sample_rate", DEFAULT_SAMPLE_RATE)),
         definitions=definitions,

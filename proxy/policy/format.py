@@ -78,6 +78,8 @@ _ROUTE: dict[str, Any] = {
             "oneOf": [_RESPONSE, {"type": "array", "items": _RESPONSE, "minItems": 1}],
         },
         "responses": {"type": "object", "propertyNames": {"pattern": _STATUS}, "additionalProperties": _DOCUMENTED},
+        # Why a route has no test-mode answer: a test request to it is 404 test_mode_unsupported (issue 14).
+        "refused_in_test_mode": _STR,
     },
 }
 

@@ -55,10 +55,12 @@ def _model_of(call: ast.Call) -> str | None:
     return None
 
 
-def python_routes() -> set[ClientRoute]:
-    root = Path(sent_dm.__file__).parent / "resources"
-    routes: set[ClientRoute] = set()
-    for file in sorted(root.rglob("*.py")):
+def python_sources() -> list[tuple[ClientRoute, str, str | None, str]]:
+    """Each call: the route, the resource module, the answer model's expression there, the path as written."""
+    package = Path(sent_dm.__file__).parent
+    found: dict[tuple[str, str], tuple[ClientRoute, str, str | None, str]] = {}
+    for file in sorted((package / "resources").rglob("*.py")):
+        module = "sent_dm." + ".".join(file.relative_to(package).with_suffix("").parts)
         tree = ast.parse(file.read_text())
         for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("Async")):
             for call in (n for n in ast.walk(cls) if isinstance(n, ast.Call)):
@@ -68,8 +70,20 @@ def python_routes() -> set[ClientRoute]:
                     continue
                 path = _path_of(call.args[0])
                 if path is not None and path.startswith("/"):
-                    routes.add(ClientRoute(_METHODS[func.attr], normalise(path), _model_of(call)))
-    return routes
+                    route = ClientRoute(_METHODS[func.attr], normalise(path), _model_of(call))
+                    found.setdefault(route.key, (route, module, _expression_of(call), path))
+    return sorted(found.values())
+
+
+def _expression_of(call: ast.Call) -> str | None:
+    for keyword in call.keywords:
+        if keyword.arg in ("cast_to", "page"):
+            return ast.unparse(keyword.value)
+    return None
+
+
+def python_routes() -> set[ClientRoute]:
+    return {route for route, *_ in python_sources()}
 
 
 _TS_CALL = re.compile(r"this\._client\.(get|post|put|patch|delete|getAPIList)\(\s*(?:path)?[`'\"]([^`'\"]+)[`'\"]")

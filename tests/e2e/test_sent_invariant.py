@@ -153,6 +153,9 @@ VALID: dict[str, list[tuple[st.SearchStrategy[dict[str, Any]], int]]] = {
     "users.update_role": [(_fields({"role": role}), 200)],
     "users.remove": [(_NOTHING, 204)],
 }
+# Routes refused in test mode on purpose (voice: `refused_in_test_mode` in the policy): 404 RESOURCE_002.
+REFUSED = {r.id for r in MUTATIONS if not r.responses}
+VALID |= {route_id: [(_NOTHING, 404)] for route_id in REFUSED}
 
 
 @dataclass
@@ -262,6 +265,8 @@ def _check_test_answer(case: Case, response: httpx.Response, *, flagged: bool, t
         error(response, 400, "VALIDATION_006")
     elif flagged and any(v is not True and v is not False for v in case.flags.values()):
         error(response, 400, "VALIDATION_005")
+    elif case.route_id in REFUSED:
+        error(response, 404, "RESOURCE_002")
     elif case.kind == "valid" or response.status_code in case.statuses():
         expected = case.status if case.kind == "valid" else response.status_code
         if expected == 204:
@@ -353,7 +358,7 @@ def test_test_requests_never_reach_the_provider_and_live_twins_arrive_once_byte_
 
     assert tally.examples == EXAMPLES[route.id, style], tally
     assert tally.test_requests == 4 * tally.examples
-    if style == "true":  # not vacuous: test requests were answered with simulated data
+    if style == "true" and route.id not in REFUSED:  # not vacuous: test requests were answered with simulated data
         assert tally.simulated > 0, tally
     assert tally.live == (0 if style == "malformed" else tally.examples), tally
     assert provider.records() == []

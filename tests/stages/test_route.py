@@ -31,8 +31,8 @@ SENT_HEADER = (b"x-api-key", SENT_KEY.encode())
         ("PATCH", "/v3/contacts/c-1", "contacts.update", "/v3/contacts/c-1", "", {"id": "c-1"}),
         ("PUT", "/sent/v3/profiles/p/campaigns/c", "profiles.campaigns.update", "/v3/profiles/p/campaigns/c",
          "/sent", {"profile_id": "p", "campaign_id": "c"}),
-        ("GET", "/v3/contacts/c-1", None, "/v3/contacts/c-1", "", {}),
-        ("GET", "/sent/v3/numbers/lookup/+1555", None, "/v3/numbers/lookup/+1555", "/sent", {}),
+        ("GET", "/v3/analytics/c-1", None, "/v3/analytics/c-1", "", {}),
+        ("GET", "/sent/v3/numbers/+1555", None, "/v3/numbers/+1555", "/sent", {}),
     ],
 )
 async def test_matching(
