@@ -16,6 +16,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from proxy.clock import SYSTEM_CLOCK, Clock
+from proxy.drift import DriftCheck
 from proxy.forward import Forward
 from proxy.keys.passthrough import PassthroughVerifier
 from proxy.keys.ratelimit import Rate, VerificationLimiter
@@ -104,7 +105,8 @@ def build(
     db = Database(settings.state_dir / "state.db", synchronous=settings.state_synchronous)
     schedule = Schedule(db, clock)
     scheduler = Scheduler(schedule, clock)
-    forward = Forward(policies=policies, limits=settings.limits, metrics=metrics)
+    drift = DriftCheck(policies, metrics.registry)
+    forward = Forward(policies=policies, limits=settings.limits, metrics=metrics, drift=drift)
     idempotency = SqliteIdempotencyRecords(db, clock, retention=settings.idempotency_retention)
     scheduler.step(PURGE, lambda tx, item: idempotency.purge_step(tx, item, schedule))
 
@@ -132,6 +134,7 @@ def build(
         Part("verify_client", _nothing, close_verify),
         Part("forward", forward.start, forward.close),
         Part("idempotency", schedule_purge, flush_idempotency),
+        Part("contract_drift", drift.start, drift.close),
         Part("scheduler", scheduler.start, partial(scheduler.close, settings.limits.drain_timeout)),
     ]
     return Components(

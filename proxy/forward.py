@@ -48,6 +48,7 @@ from yarl import URL
 from proxy import logs
 from proxy.context import RequestContext, begin
 from proxy.deadline import Deadlines
+from proxy.drift import DriftCheck, Kept
 from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy, PolicySet
@@ -110,11 +111,14 @@ class Upstream:
 class Forward:
     """ASGI terminal app. ``start()``/``close()`` run in the server's lifespan."""
 
-    def __init__(self, *, policies: PolicySet, limits: Limits, metrics: Metrics) -> None:
+    def __init__(
+        self, *, policies: PolicySet, limits: Limits, metrics: Metrics, drift: DriftCheck | None = None
+    ) -> None:
         self.policies = policies
         self.limits = limits
         self.metrics = metrics
         self.upstreams = {policy.name: Upstream.of(policy) for policy in policies.policies}
+        self.drift = drift  # samples small answers for the contract drift check (proxy/drift.py)
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.deadlines = Deadlines()  # asyncio.timeout() would arm a loop timer per request
         for policy in policies.policies:  # a zero per policy, so "stays 0" is visible, not absent
@@ -243,11 +247,16 @@ class Forward:
             ctx.answered_by = "provider"
             await send({"type": "http.response.start", "status": response.status, "headers": response_headers})
             await send({"type": "http.response.body", "body": whole})
+            if self.drift is not None and self.drift.sample(ctx):  # checked after the client has its answer
+                self.drift.offer(ctx, response.status, whole)
             return
+        kept = Kept() if self.drift is not None and self.drift.sample(ctx) else None
         try:
-            await self._relay(response, send, end_at, ctx)
+            await self._relay(response, send, end_at, ctx, kept)
         finally:
             response.release()
+        if kept is not None and self.drift is not None and (body := kept.body()) is not None:
+            self.drift.offer(ctx, response.status, body)
 
     def _response_headers(self, response: aiohttp.ClientResponse, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
         raw = response.raw_headers
@@ -263,7 +272,9 @@ class Forward:
                 out.append((lname, value))
         return out
 
-    async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext) -> None:
+    async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext,
+                     kept: Kept | None = None) -> None:
+        """Stream the answer; ``kept`` (a sampled answer, for the drift check) keeps a small body."""
         headers = self._response_headers(response, ctx)
         ctx.status = response.status
         ctx.answered_by = "provider"
@@ -272,6 +283,8 @@ class Forward:
             async with self.deadlines.at(end_at):
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    if kept is not None:
+                        kept.add(chunk)
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Headers are out: the only honest signal left is to abort the connection.
             ctx.outcome = "unknown"
