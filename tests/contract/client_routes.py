@@ -86,15 +86,15 @@ def python_routes() -> set[ClientRoute]:
     return {route for route, *_ in python_sources()}
 
 
-_TS_CALL = re.compile(r"this\._client\.(get|post|put|patch|delete|getAPIList)\(\s*(?:path)?[`'\"]([^`'\"]+)[`'\"]")
+# `this._client.post('/v3/contacts'` and `this._client.get((0, path_1.path) `/v3/contacts/${id}``
+_TS_CALL = re.compile(
+    r"this\._client\.(get|post|put|patch|delete|getAPIList)\(\s*(?:\(0, path_\d+\.path\)\s*)?[`'\"]([^`'\"]+)[`'\"]")
 
 
 def typescript_routes(package: Path) -> set[ClientRoute]:
     """``package``: the installed ``@sentdm/sentdm`` directory (its compiled ``resources/**/*.js``)."""
     routes: set[ClientRoute] = set()
     for file in sorted((package / "resources").rglob("*.js")):
-        if file.name.endswith(".mjs"):
-            continue
         for method, path in _TS_CALL.findall(file.read_text()):
             verb = "GET" if method == "getAPIList" else method.upper()
             routes.add(ClientRoute(verb, normalise(path)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,9 @@ from sendgrid.helpers.mail import Mail, MailSettings, SandBoxMode  # type: ignor
 
 from tests.conftest import Keys
 from tests.e2e.test_sendgrid import SEED_MESSAGE, SEED_REQUEST
+from tests.support.node import install
 from tests.support.servers import Gateway, Provider
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SEND = "/v3/mail/send"
 AUTH_BODY = (b'{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked",'
              b'"field":null,"help":null}]}')
@@ -111,18 +110,8 @@ def test_python_client_under_a_test_key(gateway: Gateway, keys: Keys, recorder: 
 
 @pytest.fixture(scope="session")
 def node_client() -> Path:
-    """tests/node with @sendgrid/mail installed from the committed lockfile (node_modules is git-ignored).
-
-    Nothing is skipped: without node or npm, or if the install fails, the tests fail.
-    """
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("node and npm are needed for the @sendgrid/mail tests (Node 20+)")
-    result = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefer-offline"], cwd=NODE_DIR,
-                            capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"npm install failed in {NODE_DIR}:\n{result.stdout}\n{result.stderr}")
-    return NODE_DIR / "send.js"
+    """tests/node with @sendgrid/mail installed from the committed lockfile (tests/support/node.py)."""
+    return install() / "send.js"
 
 
 def _node_send(script: Path, base_url: str, key: str, sandbox: bool | None,
