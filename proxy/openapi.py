@@ -20,6 +20,7 @@ _DEFS = "#/$defs/"
 _COMPONENTS = "#/components/schemas/"
 # Keywords whose value is a map of names to schemas: their keys are names, never keywords.
 _NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependencies"})
+_E164 = "^\\+[1-9][0-9]{1,14}$"  # proxy/policy/validation.py FORMATS["e164"], in ECMA-262 form
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             408: "Request Timeout", 413: "Content Too Large", 415: "Unsupported Media Type",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
@@ -38,10 +39,16 @@ def schema(node: Any) -> Any:
             continue
         if key == "$ref" and isinstance(value, str) and value.startswith(_DEFS):
             out[key] = _COMPONENTS + value[len(_DEFS):]
+        elif key == "pattern" and isinstance(value, str):
+            # Policies write Python's end anchor \Z; OpenAPI patterns are ECMA-262, whose $ (no m flag)
+            # means the same.
+            out[key] = value[:-2] + "$" if value.endswith("\\Z") else value
         elif key in _NAME_MAPS and isinstance(value, dict):
             out[key] = {name: schema(sub) for name, sub in value.items()}
         else:
             out[key] = schema(value)
+    if out.get("format") == "e164" and "pattern" not in out:  # a format of the gateway's own, as a pattern
+        out["pattern"] = _E164
     return out
 
 
