@@ -45,6 +45,8 @@ async def send_json(
     ctx.status = status
     headers.append((b"date", clock.http_date()))
     if body is None:
+        if status != 204:  # a body-less 202 says so as providers do (SendGrid: Content-Length: 0), not chunked
+            headers.append((b"content-length", b"0"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return

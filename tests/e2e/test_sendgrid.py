@@ -162,6 +162,7 @@ def test_an_issued_test_key_without_the_sandbox_flag_answers_as_production_and_s
     response = http.post(SEND, json=body, headers=bearer(keys.sendgrid_test))
     assert response.status_code == 202
     assert response.content == b""
+    assert response.headers["content-length"] == "0" and "transfer-encoding" not in response.headers
     assert len(response.headers["x-message-id"]) == 22
     assert response.headers["x-test-mode"] == "true"
     assert recorder.records() == []
