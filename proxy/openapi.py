@@ -23,7 +23,7 @@ _COMPONENTS = "#/components/schemas/"
 _NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependencies"})
 _E164 = "^\\+[1-9][0-9]{1,14}$"  # proxy/policy/validation.py FORMATS["e164"], in ECMA-262 form
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            408: "Request Timeout", 413: "Content Too Large", 415: "Unsupported Media Type",
+            408: "Request Timeout", 413: "Content Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}
 

@@ -52,6 +52,7 @@ ENGINE_STATUSES: dict[str, tuple[int, ...]] = {
     "payload_too_large": (413,),
     "unsupported_media_type": (415,),
     "headers_too_large": (431,),
+    "rate_limited": (429,),
     "internal_error": (500,),
     "upstream_unreachable": (502, 503),
     "upstream_bad_response": (502,),

@@ -134,9 +134,11 @@ ACCEPTED = {
     *(f"sendgrid mail.send {s}: differs at errors.*.{f}: ErrorResponse: help is a link or null, not an object; "
       "field may be null (nullable is not 3.1)"
       for s in (400, 401, 403, 404, 405, 413, 500) for f in ("help", "field")),
-    *(f"sendgrid mail.send {s}: silent: no {s} documented; {why}" for s, why in (
+    *(f"sendgrid mail.send {s}: silent: no {s} documented{' for mail/send' if s == 429 else ''}; {why}"
+      for s, why in (
         (408, "the gateway's body deadline answers in ErrorResponse's format"),
         (415, "a body that is not JSON is refused in ErrorResponse's format"),
+        (429, "the gateway's key-verification limit, in ErrorResponse's format"),
         (431, "oversized headers are refused in ErrorResponse's format"),
         (502, "the gateway's own upstream failures, in ErrorResponse's format"),
         (503, "overload and key-verification outages, in ErrorResponse's format"),

@@ -40,7 +40,7 @@ def bearer(key: str) -> dict[str, str]:
     ("POST", "/v3/messages", {"x-api-key": SENT}, "sent", "messages.send"),
     ("POST", "/v3/messages", {"x-api-key": "sk_live_gw_issued"}, "sent", "messages.send"),
     ("PATCH", "/v3/contacts/c1", {"x-api-key": SENT_TEST}, "sent", "contacts.update"),
-    ("GET", "/v3/contacts", {"x-api-key": SENT}, "sent", None),
+    ("GET", "/v3/analytics", {"x-api-key": SENT}, "sent", None),
     ("POST", "/v3/mail/send", bearer(SENDGRID), "sendgrid", "mail.send"),
     ("POST", "/v3/mail/send", bearer("SG.gwlive.issued"), "sendgrid", "mail.send"),
     ("POST", "/v1/messages", bearer(BLU_LIVE), "blu", "messages.send"),
@@ -71,7 +71,7 @@ def test_the_key_picks_the_pack(
 
 @pytest.mark.parametrize(("method", "path", "headers", "status", "code"), [
     # The cases: a Sent key in Authorization, a blu key, on paths no pack declares.
-    ("GET", "/v3/messages/abc", bearer(SENT), 401, "unauthorized"),
+    ("GET", "/v3/analytics/abc", bearer(SENT), 401, "unauthorized"),
     ("POST", "/v1/anything", bearer("blu_live_short"), 401, "unauthorized"),
     ("GET", "/v9/anything", bearer("sk_live_whatever"), 401, "unauthorized"),
     ("GET", "/v9/anything", {"x-api-key": "invalid-key"}, 401, "unauthorized"),

@@ -53,7 +53,7 @@ async def test_at_a_shared_prefix_the_key_shape_decides_and_no_claim_is_a_proble
     async with client:
         by_sent = await client.get("/v9/anything", headers={"x-api-key": SENT_KEY})
         by_sendgrid = await client.get("/v9/anything", headers={"authorization": f"Bearer {SENDGRID_KEY}"})
-        sent_key_as_bearer = await client.get("/v3/messages/abc", headers={"authorization": f"Bearer {SENT_KEY}"})
+        sent_key_as_bearer = await client.get("/v3/analytics/abc", headers={"authorization": f"Bearer {SENT_KEY}"})
         neither = await client.get("/v9/anything")
     assert (by_sent.json()["policy"], by_sent.json()["path"]) == ("sent", "/v9/anything")
     assert by_sendgrid.json()["policy"] == "sendgrid"
