@@ -68,7 +68,7 @@ def bearer(key: str) -> dict[str, str]:
 # ---------------------------------------------------------------- item 5: a Sent key is sent to SendGrid
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v3/messages/abc"),      # the request: a path no pack declares
+    ("GET", "/v3/analytics/abc"),     # a path no pack declares (GET /v3/messages/{id} is a route now)
     ("POST", "/v3/messages"),         # a Sent route
     ("GET", "/v3/me"),
     ("POST", "/v3/mail/send"),        # SendGrid's route
@@ -87,7 +87,7 @@ def test_a_sent_key_in_authorization_is_refused_and_shown_to_nobody(
 def test_without_a_pack_to_answer_for_the_refusal_is_problem_details_naming_what_each_takes(
     http: httpx.Client, recorder: Provider
 ) -> None:
-    response = http.get("/v3/messages/abc", headers=bearer(PASSTHROUGH_LIVE))
+    response = http.get("/v3/analytics/abc", headers=bearer(PASSTHROUGH_LIVE))  # a path no pack declares
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert (problem["status"], problem["code"]) == (401, "unauthorized")

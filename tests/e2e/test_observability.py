@@ -67,7 +67,8 @@ def _request_lines(gateway: Gateway, request_ids: set[str]) -> tuple[str, list[d
     deadline = time.monotonic() + 5
     while True:
         text = gateway.log()
-        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        # Complete lines only: the gateway may be writing the last one while it is read.
+        lines = [json.loads(line) for line in text.split("\n")[:-1] if line.startswith("{")]
         lines = [line for line in lines if line.get("event") == "request"]
         if request_ids <= {line.get("request_id") for line in lines} or time.monotonic() > deadline:
             return text, lines

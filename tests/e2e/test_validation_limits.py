@@ -134,7 +134,7 @@ def test_a_list_of_findings_stops_at_a_hundred_and_says_so_in_each_dialect(
     assert errors[0] == {"field": "personalizations.0.to.0.email", "message": "Does not contain a valid address.",
                          "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
                                  "#message.personalizations.to"}
-    assert errors[-1] == {"field": None, "message": TRUNCATED}
+    assert errors[-1] == {"message": TRUNCATED, "field": None, "help": None}
     assert growth <= 10 * MIB and max(probe.latencies) <= 0.050
     assert recorder.records() == []
 
