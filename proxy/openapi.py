@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from proxy.policy.contract import ENGINE_STATUSES, Contract, Documented, compile_contract
+from proxy.policy.idempotency import MAX_KEY_LENGTH
 from proxy.policy.model import Policy
+from proxy.verdict import SAFE_METHODS
 
 _DEFS = "#/$defs/"
 _COMPONENTS = "#/components/schemas/"
@@ -23,7 +25,8 @@ _COMPONENTS = "#/components/schemas/"
 _NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependencies"})
 _E164 = "^\\+[1-9][0-9]{1,14}$"  # proxy/policy/validation.py FORMATS["e164"], in ECMA-262 form
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            408: "Request Timeout", 413: "Content Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
+            408: "Request Timeout", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+            422: "Unprocessable Content", 429: "Too Many Requests",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}
 
@@ -71,7 +74,16 @@ def _answer(documented: Documented) -> dict[str, Any]:
     return answer
 
 
-def _operation(policy: Policy, contract: Contract, route_id: str, names: tuple[str, ...],
+def _idempotency_key(policy: Policy) -> dict[str, Any]:
+    """The Idempotency-Key header every mutation takes (proxy/stages/idempotency.py)."""
+    spec = policy.idempotency
+    key: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
+                           "pattern": f"^(?:{spec.key_pattern.pattern if spec.key_pattern else '[!-~]+'})$"}
+    return {"name": spec.name, "in": "header", "required": False, "schema": key,
+            "description": f"A retry with the same key and body gets the first answer again; {spec.key_rule}."}
+
+
+def _operation(policy: Policy, contract: Contract, route_id: str, method: str, names: tuple[str, ...],
                security: str) -> dict[str, Any]:
     doc = contract.routes.get(route_id)
     operation: dict[str, Any] = {"operationId": route_id, "security": [{security: []}]}
@@ -79,10 +91,13 @@ def _operation(policy: Policy, contract: Contract, route_id: str, names: tuple[s
         operation["description"] = doc.summary
     if doc is not None and doc.refusal:
         operation["x-test-mode"] = {"refused": doc.refusal}
-    if names:
-        operation["parameters"] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
-        ]
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
+    ]
+    if method not in SAFE_METHODS:
+        parameters.append(_idempotency_key(policy))
+    if parameters:
+        operation["parameters"] = parameters
     if doc is not None and isinstance(doc.request_schema, dict):
         operation["requestBody"] = {
             "required": False, "content": {"application/json": {"schema": schema(doc.request_schema)}},
@@ -115,7 +130,7 @@ def openapi(policy: Policy) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in policy.route_list:
         paths.setdefault(route.path.text, {})[route.method.lower()] = _operation(
-            policy, contract, route.id, route.path.names, security)
+            policy, contract, route.id, route.method, route.path.names, security)
     description = contract.description or ""
     if contract.source:
         description += f"\n\nThe provider's own description: {contract.source}."

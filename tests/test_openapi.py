@@ -67,7 +67,10 @@ def test_every_route_is_an_operation_with_every_status_the_gateway_writes(name: 
     for route in policy.route_list:
         path, method, op = operations[route.id]
         assert (path, method) == (route.path.text, route.method.lower())
-        assert [p["name"] for p in op.get("parameters", [])] == list(route.path.names)
+        parameters = [(p["in"], p["name"]) for p in op.get("parameters", [])]
+        assert parameters[:len(route.path.names)] == [("path", n) for n in route.path.names]
+        if route.method not in ("GET", "HEAD"):
+            assert parameters[-1] == ("header", "Idempotency-Key")
         statuses = {int(s) for s in op["responses"]}
         assert {v.status for v in route.responses} <= statuses  # every synthesized answer is documented
         assert set(error_statuses()) <= statuses

@@ -53,6 +53,10 @@ ENGINE_STATUSES: dict[str, tuple[int, ...]] = {
     "unsupported_media_type": (415,),
     "headers_too_large": (431,),
     "rate_limited": (429,),
+    "idempotency_key_invalid": (400,),
+    "idempotency_in_flight": (409,),
+    "idempotency_mismatch": (400, 409, 422),  # the policy's idempotency.mismatch_status
+    "idempotency_interrupted": (502,),
     "internal_error": (500,),
     "upstream_unreachable": (502, 503),
     "upstream_bad_response": (502,),

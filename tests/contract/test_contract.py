@@ -137,7 +137,9 @@ ACCEPTED = {
     *(f"sendgrid mail.send {s}: silent: no {s} documented{' for mail/send' if s == 429 else ''}; {why}"
       for s, why in (
         (408, "the gateway's body deadline answers in ErrorResponse's format"),
+        (409, "an Idempotency-Key still in flight (the gateway's), in ErrorResponse's format"),
         (415, "a body that is not JSON is refused in ErrorResponse's format"),
+        (422, "an Idempotency-Key reused for another body (the gateway's), in ErrorResponse's format"),
         (429, "the gateway's key-verification limit, in ErrorResponse's format"),
         (431, "oversized headers are refused in ErrorResponse's format"),
         (502, "the gateway's own upstream failures, in ErrorResponse's format"),
