@@ -7,9 +7,11 @@ Handlers are registered by kind (:class:`proxy.store.schedule.Schedule` holds th
   leaves nothing to repeat — exactly once. Due steps are run in batches, one transaction per batch, one
   savepoint per item (a failing item is logged, rolled back and left due; the others commit).
 * an **effect** (``effect(kind, fn)``) calls the outside world: the item is leased first (its own
-  commit), then ``await fn(item)`` runs under a concurrency cap and returns the next due time on the
-  item's timeline (rescheduled) or ``None`` (done). A crash or an exception while leased repeats the
-  call later — at least once, so effects carry a stable id (a webhook's event id).
+  commit), then ``await fn(item)`` runs and returns the next due time on the item's timeline
+  (rescheduled) or ``None`` (done). A crash or an exception while leased repeats the call later — at
+  least once, so effects carry a stable id (a webhook's event id). At most ``effect_concurrency``
+  effects are leased at once: a due effect waits *unleased* for a free slot, so a backlog never
+  outlives its leases (which would hand the same item out twice), and steps never queue behind it.
 
 The loop sleeps until the earliest ``due_real`` (at most ``idle`` seconds, so items added by another
 process are seen), and wakes early when an item is added sooner or the clock jumps. ``advance``
@@ -53,7 +55,8 @@ class Scheduler:
         self.idle = idle
         self._steps: dict[str, Step] = {}
         self._effects: dict[str, Effect] = {}
-        self._slots = asyncio.Semaphore(effect_concurrency)
+        self.effect_concurrency = effect_concurrency
+        self._saturated = False  # due effects were left waiting for a slot: look again when one frees
         self._running: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -113,7 +116,10 @@ class Scheduler:
                 await asyncio.sleep(0)  # more is due: let requests in, then go on
                 continue
             self._wakeup.clear()
-            next_due = self.schedule.next_due_real()
+            if self._saturated:  # effects wait for a slot (a finishing effect wakes the loop); steps do not
+                next_due = self.schedule.next_due_real(tuple(self._steps)) if self._steps else None
+            else:
+                next_due = self.schedule.next_due_real()
             delay = self.idle if next_due is None else min(self.idle, max(0.0, next_due - self.clock.time()))
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
@@ -122,16 +128,27 @@ class Scheduler:
     def run_due(self) -> int:
         """One pass over what is due on the gateway's clock; how many items were handled or handed out."""
         now = self.clock.time()
-        items = self.schedule.due_now(now, self.batch)
+        full = len(self._running) >= self.effect_concurrency
+        if not full:
+            items = self.schedule.due_now(now, self.batch)
+        else:  # no slot for an effect: only steps, so they never queue behind a backlog of effects
+            items = self.schedule.due_now(now, self.batch, tuple(self._steps)) if self._steps else []
         steps = [item for item in items if item.kind in self._steps]
         self._run_steps(steps, now)
+        handled = len(steps)
+        self._saturated = full
         for item in items:
             if item.kind in self._effects:
+                if len(self._running) >= self.effect_concurrency:
+                    self._saturated = True  # left due and unleased until a slot frees
+                    continue
                 self._start_effect(item, now)
+                handled += 1
             elif item.kind not in self._steps:
                 log.error("scheduler_unknown_kind", kind=item.kind, item=item.id)
                 self.schedule.reschedule(item.id, item.due + 3600)  # kept, not lost: a newer gateway may know it
-        return len(items)
+                handled += 1
+        return handled
 
     def _run_steps(self, steps: list[Due], now: float | None = None) -> None:
         if not steps:
@@ -153,22 +170,26 @@ class Scheduler:
         self.schedule.lease(item.id, now + self.lease)
         task = asyncio.create_task(self._run_effect(item), name=f"effect-{item.kind}-{item.id}")
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._effect_finished)
+
+    def _effect_finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if self._saturated:
+            self.wake()  # a slot is free for an effect left waiting
 
     async def _run_effect(self, item: Due) -> None:
-        async with self._slots:
-            started = time.perf_counter()
-            try:
-                next_due = await self._effects[item.kind](item)
-            except Exception:
-                log.exception("scheduler_effect_failed", kind=item.kind, item=item.id)
-                return  # still leased: handed out again when the lease ends
-            if next_due is None:
-                self.schedule.done(item.id)
-            else:
-                self.schedule.reschedule(item.id, next_due)
-                self.wake()
-            log.debug("scheduler_effect_done", kind=item.kind, seconds=round(time.perf_counter() - started, 4))
+        started = time.perf_counter()
+        try:
+            next_due = await self._effects[item.kind](item)
+        except Exception:
+            log.exception("scheduler_effect_failed", kind=item.kind, item=item.id)
+            return  # still leased: handed out again when the lease ends
+        if next_due is None:
+            self.schedule.done(item.id)
+        else:
+            self.schedule.reschedule(item.id, next_due)
+            self.wake()
+        log.debug("scheduler_effect_done", kind=item.kind, seconds=round(time.perf_counter() - started, 4))
 
     # ---------------------------------------------------------------------------------- timelines
 

@@ -204,3 +204,40 @@ async def test_real_time_a_step_runs_when_due(db: Database) -> None:
         await scheduler.close()
     assert ran_at, "the step never ran"
     assert 0 <= ran_at[0] - due < 0.1
+
+
+async def test_effects_beyond_the_cap_wait_unleased_and_steps_do_not_wait_behind_them(db: Database) -> None:
+    """A backlog of effects larger than the cap is leased only as slots free, so no lease can expire
+    while its item is still queued (which would hand the same item out twice)."""
+    clock = ManualClock()
+    schedule, scheduler = make(db, clock)
+    scheduler.effect_concurrency = 2
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def slow(item: Due) -> float | None:
+        started.append(item.payload["n"])
+        await release.wait()
+        return None
+
+    scheduler.effect("slow", slow)
+    for n in range(5):
+        schedule.add("slow", {"n": n}, due=clock.time())
+    schedule.add("tick", {"n": 99}, due=clock.time() + 1)
+    clock.advance(1)
+    scheduler.run_due()
+    await asyncio.sleep(0)
+    assert started == [0, 1]
+    assert logged(db) == [("tick", 99)]  # the step ran although effects were waiting ahead of it
+    leased = db.conn.execute("SELECT COUNT(*) FROM schedule WHERE leased = 1").fetchone()[0]
+    assert leased == 2  # the other three are not leased, so their leases cannot run out while they wait
+    await scheduler.start()
+    try:
+        release.set()
+        for _ in range(200):
+            if schedule.count("slow") == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await scheduler.close()
+    assert sorted(started) == [0, 1, 2, 3, 4]  # each exactly once

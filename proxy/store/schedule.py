@@ -177,12 +177,20 @@ class Schedule:
                 tx.execute("UPDATE schedule SET due = ?, due_real = ?, leased = 0, payload = ? WHERE id = ?",
                            (due, real, orjson.dumps(payload), item_id))
 
-    def due_now(self, now: float, limit: int) -> list[Due]:
-        """Items whose ``due_real`` has passed, oldest first."""
-        rows = self.db.conn.execute(
-            "SELECT id, kind, timeline, due, attempts, payload FROM schedule "
-            "WHERE due_real IS NOT NULL AND due_real <= ? ORDER BY due_real, id LIMIT ?", (now, limit),
-        ).fetchall()
+    def due_now(self, now: float, limit: int, kinds: tuple[str, ...] | None = None) -> list[Due]:
+        """Items whose ``due_real`` has passed, oldest first (only of ``kinds`` when given)."""
+        if kinds is None:
+            rows = self.db.conn.execute(
+                "SELECT id, kind, timeline, due, attempts, payload FROM schedule "
+                "WHERE due_real IS NOT NULL AND due_real <= ? ORDER BY due_real, id LIMIT ?", (now, limit),
+            ).fetchall()
+        else:
+            marks = ",".join("?" * len(kinds))
+            rows = self.db.conn.execute(
+                "SELECT id, kind, timeline, due, attempts, payload FROM schedule "
+                f"WHERE due_real IS NOT NULL AND due_real <= ? AND kind IN ({marks}) ORDER BY due_real, id LIMIT ?",
+                (now, *kinds, limit),
+            ).fetchall()
         return [_due(row) for row in rows]
 
     def due_on(self, timeline_id: str, until: float, kinds: tuple[str, ...], limit: int) -> list[Due]:
@@ -217,8 +225,14 @@ class Schedule:
             cursor = tx.execute("UPDATE schedule SET leased = 0, due_real = ? WHERE leased = 1", (now,))
         return cursor.rowcount
 
-    def next_due_real(self) -> float | None:
-        row = self.db.conn.execute("SELECT MIN(due_real) FROM schedule WHERE due_real IS NOT NULL").fetchone()
+    def next_due_real(self, kinds: tuple[str, ...] | None = None) -> float | None:
+        if kinds is None:
+            row = self.db.conn.execute("SELECT MIN(due_real) FROM schedule WHERE due_real IS NOT NULL").fetchone()
+        else:
+            marks = ",".join("?" * len(kinds))
+            row = self.db.conn.execute(
+                f"SELECT MIN(due_real) FROM schedule WHERE due_real IS NOT NULL AND kind IN ({marks})", kinds
+            ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     def count(self, kind: str | None = None) -> int:
