@@ -107,6 +107,7 @@ POLICY_SCHEMA: dict[str, Any] = {
         "version": {"const": 1},
         "name": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
         "description": _STR,
+        "webhooks": {"type": "object"},  # its own compile function checks the inside (proxy/webhooks/policy.py)
         "upstream": {
             "type": "object",
             "additionalProperties": False,

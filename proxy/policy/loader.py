@@ -36,6 +36,7 @@ from proxy.policy.paths import PathTable, PathTemplate, PathTemplateError
 from proxy.policy.rules import RuleConfigError, compile_rule
 from proxy.policy.template import Bindings, TemplateError, compile_condition, compile_template
 from proxy.policy.validation import SchemaCompileError, bracket_path, compile_validator, dot_path
+from proxy.webhooks.policy import SpecError, WebhookSpec, compile_spec
 
 # Engine codes a dialect may reword (dialect.codes / dialect.messages); see policies/README.md.
 ERROR_CODES = (
@@ -150,7 +151,14 @@ class _Compiler:
             flag_paths=flag_paths,
             idempotency=compile_idempotency(doc.get("idempotency"), (name for name, _ in test_headers), self.fail),
             contract=contract,
+            webhooks=self._webhooks(doc.get("webhooks")),
         )
+
+    def _webhooks(self, node: Any) -> WebhookSpec | None:
+        try:
+            return compile_spec(node)
+        except SpecError as exc:
+            raise self.fail(f"webhooks.{exc.where}".rstrip("."), str(exc)) from exc
 
     def _base_url(self, text: str) -> str:
         """An origin (and optional path) that requests' paths are joined onto (proxy/forward.py)."""

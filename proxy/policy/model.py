@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from proxy.keys.shapes import KeyShape
 from proxy.policy.contract import Contract
@@ -14,6 +14,9 @@ from proxy.policy.idempotency import IdempotencySpec
 from proxy.policy.paths import PathTable, PathTemplate
 from proxy.policy.template import Env, Render
 from proxy.policy.validation import BodyValidator, FieldStyle
+
+if TYPE_CHECKING:
+    from proxy.webhooks.policy import WebhookSpec
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -151,6 +154,7 @@ class Policy:
     flag_paths: FlagPaths = field(default=FlagPaths())  # the keys on body triggers' paths, for the body stage
     idempotency: IdempotencySpec = DEFAULT_IDEMPOTENCY  # compiled by proxy.policy.idempotency
     contract: Contract | None = None  # documented answers per route and status (proxy/policy/contract.py)
+    webhooks: WebhookSpec | None = None  # the ``webhooks:`` section (proxy/webhooks/policy.py)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         return self.routes.match(method, path)
