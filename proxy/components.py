@@ -33,6 +33,7 @@ from proxy.store.idempotency import PURGE
 from proxy.store.idempotency_sqlite import SqliteIdempotencyRecords
 from proxy.store.outbox import Outbox
 from proxy.store.schedule import Schedule
+from proxy.webhooks.delivery import Webhooks
 
 
 async def _nothing() -> None:
@@ -62,6 +63,7 @@ class Components:
     outbox: Outbox
     scheduler: Scheduler
     idempotency: SqliteIdempotencyRecords
+    webhooks: Webhooks
     parts: list[Part] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -109,6 +111,9 @@ def build(
     forward = Forward(policies=policies, limits=settings.limits, metrics=metrics, drift=drift)
     idempotency = SqliteIdempotencyRecords(db, clock, retention=settings.idempotency_retention)
     scheduler.step(PURGE, lambda tx, item: idempotency.purge_step(tx, item, schedule))
+    outbox = Outbox(db)
+    webhooks = Webhooks.build(settings, db=db, clock=clock, policies=policies, schedule=schedule,
+                              scheduler=scheduler, outbox=outbox, registry=metrics.registry)
 
     async def schedule_purge() -> None:
         idempotency.schedule_purge(schedule)
@@ -135,11 +140,12 @@ def build(
         Part("forward", forward.start, forward.close),
         Part("idempotency", schedule_purge, flush_idempotency),
         Part("contract_drift", drift.start, drift.close),
+        Part("webhooks", webhooks.start, webhooks.close),  # before the scheduler: closed after its effects drain
         Part("scheduler", scheduler.start, partial(scheduler.close, settings.limits.drain_timeout)),
     ]
     return Components(
         settings=settings, clock=clock, policies=policies, metrics=metrics, ledger=ledger,
         registry=KeyRegistry(settings.keys_file), verify_client=verify_client, verifiers=verifiers,
-        forward=forward, db=db, schedule=schedule, outbox=Outbox(db), scheduler=scheduler,
-        idempotency=idempotency, parts=parts,
+        forward=forward, db=db, schedule=schedule, outbox=outbox, scheduler=scheduler,
+        idempotency=idempotency, webhooks=webhooks, parts=parts,
     )

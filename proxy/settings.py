@@ -83,6 +83,12 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     # Peers whose X-Forwarded-For names the client (addresses or CIDR blocks); none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # Webhook delivery (proxy/webhooks/): networks a subscription may reach although they are not public
+    # (never a default: tests and local development set it), a hosts file answering first for the names
+    # it lists, and the cap on attempts in flight.
+    webhook_allow_private: str = ""
+    webhook_hosts: Path | None = None
+    webhook_concurrency: int = 32
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -129,6 +135,18 @@ class Settings:
                 kind = type(getattr(Limits, name))
                 limits[name] = kind(v)
         values["limits"] = Limits(**limits)
+        if (v := get("WEBHOOK_ALLOW_PRIVATE")) is not None:
+            from proxy.webhooks.ssrf import parse_allowlist
+
+            try:
+                parse_allowlist(v)
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}WEBHOOK_ALLOW_PRIVATE: {exc}") from exc
+            values["webhook_allow_private"] = v
+        if v := get("WEBHOOK_HOSTS"):
+            values["webhook_hosts"] = Path(v)
+        if (v := get("WEBHOOK_CONCURRENCY")) is not None:
+            values["webhook_concurrency"] = int(v)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
