@@ -122,8 +122,11 @@ class Scheduler:
                 next_due = self.schedule.next_due_real()
             delay = self.idle if next_due is None else min(self.idle, max(0.0, next_due - self.clock.time()))
             if delay > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that arrives as the
+                # event is set (gh-86296), and close() would then wait for this loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wakeup.wait()
 
     def run_due(self) -> int:
         """One pass over what is due on the gateway's clock; how many items were handled or handed out."""

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from proxy.components import Components
+from proxy.control import webhooks
 from proxy.errors import GatewayError
 from proxy.render import PROBLEM_JSON, problem_details
 
@@ -61,4 +62,4 @@ def control_app(parts: Components, extra: list[BaseRoute] | None = None) -> Star
 
 def routes(parts: Components) -> list[BaseRoute]:
     """Every capability's control routes (none are mounted until a capability adds them here)."""
-    return []
+    return [*webhooks.routes(parts)]

@@ -10,12 +10,15 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from proxy.clock import ManualClock
 from proxy.components import Components
+from proxy.control.app import control_app
 from proxy.policy.model import PolicySet
 from proxy.store.outbox import Event
 from proxy.webhooks.attempts import Attempt
@@ -23,7 +26,7 @@ from proxy.webhooks.policy import compile_spec
 from proxy.webhooks.subscriptions import Subscription
 from tests.support.receiver import Delivery
 
-WORKSPACE = "ws_test"
+PUBLIC = "93.184.215.14"  # a global address; never connected to (no test reaches the internet)
 
 
 def with_webhooks(policies: PolicySet, name: str, section: Mapping[str, Any]) -> PolicySet:
@@ -45,7 +48,24 @@ def blueticked_valid(delivery: Delivery, secret: str) -> bool:
 class Harness:
     parts: Components
     clock: ManualClock
-    workspace: str = WORKSPACE
+    workspace: str
+    key: str = ""  # the workspace's sandbox key
+    other_key: str = ""  # another workspace's
+    hosts: Path | None = None  # the hosts file the guard's resolver reads first (TESTMODE_PROXY_WEBHOOK_HOSTS)
+
+    def resolve(self, name: str, address: str) -> None:
+        """From now on ``name`` resolves to ``address`` (the file is re-read when it changes)."""
+        assert self.hosts is not None
+        lines = [line for line in self.hosts.read_text().splitlines() if name not in line.split()[1:]]
+        self.hosts.write_text("\n".join([*lines, f"{address} {name}"]) + "\n")
+        stat = self.hosts.stat()
+        os.utime(self.hosts, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+    def api(self, key: str | None = None) -> httpx.AsyncClient:
+        """A client of the control surface, authenticated with ``key`` (default: this workspace's)."""
+        app = control_app(self.parts)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw/_testmode",
+                                 headers={"authorization": f"Bearer {key or self.key}"})
 
     @property
     def webhooks(self) -> Any:
