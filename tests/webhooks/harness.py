@@ -80,8 +80,8 @@ class Harness:
         return sub
 
     def emit(self, event_type: str, subject: str | None = "msg_1", workspace: str | None = None,
-             **data: Any) -> Event:
-        event_id = "evt_" + os.urandom(8).hex()
+             event_id: str | None = None, **data: Any) -> Event:
+        event_id = event_id or "evt_" + os.urandom(8).hex()
         ws = workspace or self.workspace
         payload = orjson.dumps({"id": event_id, "event": event_type, "test": True,
                                 "data": {"message_id": subject, **data}})
