@@ -1,4 +1,5 @@
-"""``testmode-proxy serve | check | openapi | keys …``: the command line, parsed into one Settings object."""
+"""``testmode-proxy serve | check | openapi | keys … | webhooks …``: the command line, parsed into one Settings
+object."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from proxy.keys.registry import RegistryError, create_key, list_keys, revoke_key
 from proxy.policy.loader import PolicyError, load_policies
 from proxy.settings import Settings
+from proxy.webhooks import cli as webhooks_cli
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -147,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="remove a key")
     revoke.add_argument("id")
     keys.set_defaults(run=_keys)
+    webhooks_cli.register(sub)
     return top
 
 

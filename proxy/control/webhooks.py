@@ -37,9 +37,11 @@ MAX_BODY = 64 * 1024
 
 
 def workspace_of(caller: Caller) -> str:
-    """The workspace a sandbox key acts on: the one its registry entry names, else the key's own id (each
-    key without a binding is a workspace of its own). The CLI names workspaces the same way."""
-    return caller.workspace or caller.key.key_id
+    """The workspace a sandbox key acts on, named as the sandbox names it (its timeline and outbox use the
+    same id): ``<policy>/ws:<name>`` for a key bound to a named workspace, else ``<policy>/<key id>``, the
+    key's own. The CLI takes the same id (``--workspace``)."""
+    policy = caller.policy.name
+    return f"{policy}/ws:{caller.workspace}" if caller.workspace else f"{policy}/{caller.key.key_id}"
 
 
 def _json(doc: Any, status: int = 200) -> Response:

@@ -182,6 +182,15 @@ class DeliveryLog:
             )
         return cursor.rowcount
 
+    def fail_workspace(self, workspace: str, reason: str, now: float) -> int:
+        """Every open delivery of ``workspace`` fails (the workspace was reset: its events are gone)."""
+        with self.db.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE webhook_deliveries SET state = 'failed', finished_at = ?, last_error = ? "
+                "WHERE workspace = ? AND state IN ('waiting', 'pending')", (now, reason, workspace),
+            )
+        return cursor.rowcount
+
     def failed_since(self, workspace: str, since: float, subscription: str | None = None) -> list[tuple[str, str]]:
         """(event, subscription) pairs whose deliveries since ``since`` all failed, in event order: what a
         replay of failed events sends again (an event delivered since, by a replay, is not sent twice)."""

@@ -125,6 +125,12 @@ class Webhooks:
                 self._schedule(delivery, due, timeline)
         self.scheduler.wake()
 
+    def reset_workspace(self, workspace: str) -> None:
+        """A sandbox reset dropped the workspace's events and timeline: its open deliveries end (failed),
+        so none waits forever behind a message id that a deterministic workspace will issue again.
+        Subscriptions stay: they are the workspace's configuration, not its data."""
+        self.log.fail_workspace(workspace, "workspace reset", self.clock.time())
+
     def replay(self, workspace: str, pairs: list[tuple[str, str]]) -> list[tuple[int, str, str]]:
         """A fresh delivery (one attempt, same event id) of each (event, subscription); what was scheduled."""
         timeline = self.timeline(workspace)

@@ -42,6 +42,7 @@ async def hooks(tmp_path: Path) -> AsyncIterator[Harness]:
         "events": ["message.sent", "message.delivered", "message.read", "message.failed"]})
     parts = build(settings, clock=clock, policies=policies)
     parts.scheduler.idle = 0.05
-    parts.schedule.ensure_timeline(entry.id)
+    workspace = f"sent/{entry.id}"  # a key's own workspace, named as the sandbox names it
+    parts.schedule.ensure_timeline(workspace)
     async with parts.running():
-        yield Harness(parts, clock, entry.id, key, other_key, hosts)
+        yield Harness(parts, clock, workspace, key, other_key, hosts)
