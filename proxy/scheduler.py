@@ -140,17 +140,18 @@ class Scheduler:
         self._run_steps(steps, now)
         handled = len(steps)
         self._saturated = full
-        for item in items:
-            if item.kind in self._effects:
-                if len(self._running) >= self.effect_concurrency:
-                    self._saturated = True  # left due and unleased until a slot frees
-                    continue
-                self._start_effect(item, now)
-                handled += 1
-            elif item.kind not in self._steps:
-                log.error("scheduler_unknown_kind", kind=item.kind, item=item.id)
-                self.schedule.reschedule(item.id, item.due + 3600)  # kept, not lost: a newer gateway may know it
-                handled += 1
+        with self.schedule.db.transaction():  # the batch's leases in one commit (effects start after it)
+            for item in items:
+                if item.kind in self._effects:
+                    if len(self._running) >= self.effect_concurrency:
+                        self._saturated = True  # left due and unleased until a slot frees
+                        continue
+                    self._start_effect(item, now)
+                    handled += 1
+                elif item.kind not in self._steps:
+                    log.error("scheduler_unknown_kind", kind=item.kind, item=item.id)
+                    self.schedule.reschedule(item.id, item.due + 3600)  # kept: a newer gateway may know it
+                    handled += 1
         return handled
 
     def _run_steps(self, steps: list[Due], now: float | None = None) -> None:
