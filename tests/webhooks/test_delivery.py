@@ -135,3 +135,18 @@ async def test_events_of_one_message_arrive_in_order_even_when_the_first_is_retr
     await hooks.advance(6)
     await recv.until(5)
     assert [d.event_id for d in recv.deliveries()] == [sent.id, other.id, sent.id, delivered.id, read.id]
+
+
+async def test_a_workspace_reset_ends_its_open_deliveries(hooks: Harness, recv: Receiver) -> None:
+    hooks.subscribe(recv.url)
+    recv.script = [Answer(500)]
+    hooks.emit("message.sent", subject="msg_a")
+    await recv.until(1)
+    await hooks.idle()
+    hooks.emit("message.delivered", subject="msg_a")  # waits behind the failed one
+    assert hooks.webhooks.log.open_count() == 2
+    hooks.webhooks.reset_workspace(hooks.workspace)
+    assert hooks.webhooks.log.open_count() == 0
+    fresh = hooks.emit("message.sent", subject="msg_a")  # a deterministic workspace issues the same ids again
+    got = await recv.until(2)
+    assert got[-1].event_id == fresh.id
