@@ -72,9 +72,9 @@ def _drills(items: list[str] | None) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not structlog.is_configured():  # stdout is the subscription's JSON (| jq): the store's notes go to stderr
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-                            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # stdout is the subscription's JSON (| jq): the store's notes (migrations) go to stderr, warnings only.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     settings = Settings.from_env()
     db = Database(settings.state_dir / "state.db", synchronous=settings.state_synchronous)
     try:
