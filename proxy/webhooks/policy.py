@@ -70,7 +70,9 @@ def compile_spec(node: Mapping[str, Any] | None) -> WebhookSpec | None:
     if not isinstance(jitter, int | float) or isinstance(jitter, bool) or not 0 <= jitter <= 1:
         raise SpecError("jitter", "expected a share between 0 and 1")
     timeout = node.get("timeout", DEFAULT_SPEC.timeout)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 60:
-        raise SpecError("timeout", "expected seconds, more than 0 and at most 60")
+    # At most 25 s: an attempt and its wait for a free connection (at most one attempt's time) stay inside
+    # the scheduler's 60 s lease, past which the item would be handed out a second time.
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 25:
+        raise SpecError("timeout", "expected seconds, more than 0 and at most 25")
     return WebhookSpec(scheme, frozenset(events) if events is not None else None,
                        tuple(float(s) for s in schedule), float(jitter), float(timeout))
