@@ -175,19 +175,17 @@ class DeliveryLog:
 
     def fail_open(self, subscription: str, reason: str, now: float) -> int:
         """Every open delivery of ``subscription`` fails (it was disabled); their items find them finished."""
-        with self.db.transaction() as tx:
-            cursor = tx.execute(
-                "UPDATE webhook_deliveries SET state = 'failed', finished_at = ?, last_error = ? "
-                "WHERE subscription = ? AND state IN ('waiting', 'pending')", (now, reason, subscription),
-            )
-        return cursor.rowcount
+        return self._fail_open("subscription", subscription, reason, now)
 
     def fail_workspace(self, workspace: str, reason: str, now: float) -> int:
         """Every open delivery of ``workspace`` fails (the workspace was reset: its events are gone)."""
+        return self._fail_open("workspace", workspace, reason, now)
+
+    def _fail_open(self, column: str, value: str, reason: str, now: float) -> int:
         with self.db.transaction() as tx:
             cursor = tx.execute(
                 "UPDATE webhook_deliveries SET state = 'failed', finished_at = ?, last_error = ? "
-                "WHERE workspace = ? AND state IN ('waiting', 'pending')", (now, reason, workspace),
+                f"WHERE {column} = ? AND state IN ('waiting', 'pending')", (now, reason, value),
             )
         return cursor.rowcount
 

@@ -29,7 +29,7 @@ from proxy.store.database import Database
 from proxy.webhooks import changes
 from proxy.webhooks.attempts import DeliveryLog
 from proxy.webhooks.policy import DEFAULT_SPEC
-from proxy.webhooks.ssrf import Guard, HostsFile, Resolver, SystemResolver, parse_allowlist
+from proxy.webhooks.ssrf import Guard
 from proxy.webhooks.subscriptions import Subscriptions
 
 
@@ -51,13 +51,6 @@ def register(sub: Any) -> None:
     remove = commands.add_parser("remove", help="unsubscribe")
     remove.add_argument("id")
     hooks.set_defaults(run=run)
-
-
-def _guard(settings: Settings) -> Guard:
-    resolver: Resolver = SystemResolver()
-    if settings.webhook_hosts is not None:
-        resolver = HostsFile(settings.webhook_hosts, resolver)
-    return Guard(resolver, parse_allowlist(settings.webhook_allow_private))
 
 
 def _drills(items: list[str] | None) -> dict[str, Any]:
@@ -120,8 +113,9 @@ def _run(args: argparse.Namespace, settings: Settings, db: Database) -> int:
         body["events"] = args.events
     if args.secret is not None:
         body["secret"] = args.secret
-    sub = asyncio.run(changes.create(subscriptions, _guard(settings), spec, body, workspace=args.workspace,
-                                     policy=policy.name, now=time.time()))
+    guard = Guard.configured(settings.webhook_allow_private, settings.webhook_hosts)
+    sub = asyncio.run(changes.create(subscriptions, guard, spec, body, workspace=args.workspace, policy=policy.name,
+                                     now=time.time()))
     sys.stdout.buffer.write(orjson.dumps(sub.public(with_secret=True), option=orjson.OPT_INDENT_2) + b"\n")
     print(f"# {sub.id}: the secret above is shown this once; the gateway signs every delivery with it.",
           file=sys.stderr)

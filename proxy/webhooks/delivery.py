@@ -37,7 +37,7 @@ from proxy.webhooks.attempts import Attempt, Delivery, DeliveryLog
 from proxy.webhooks.metrics import WebhookMetrics
 from proxy.webhooks.policy import DEFAULT_SPEC, WebhookSpec
 from proxy.webhooks.sender import Result, Sender
-from proxy.webhooks.ssrf import Guard, HostsFile, Resolver, SystemResolver, parse_allowlist
+from proxy.webhooks.ssrf import Guard
 from proxy.webhooks.subscriptions import DRILLS, Subscription, Subscriptions
 
 log = structlog.get_logger("proxy.webhooks")
@@ -51,10 +51,7 @@ class Webhooks:
     @classmethod
     def build(cls, settings: Settings, *, db: Database, clock: Clock, policies: PolicySet, schedule: Schedule,
               scheduler: Scheduler, outbox: Outbox, registry: CollectorRegistry) -> Webhooks:
-        resolver: Resolver = SystemResolver()
-        if settings.webhook_hosts is not None:
-            resolver = HostsFile(settings.webhook_hosts, resolver)
-        guard = Guard(resolver, parse_allowlist(settings.webhook_allow_private))
+        guard = Guard.configured(settings.webhook_allow_private, settings.webhook_hosts)
         sender = Sender(guard, concurrency=settings.webhook_concurrency, now=clock.time)
         return cls(db=db, clock=clock, policies=policies, schedule=schedule, scheduler=scheduler, outbox=outbox,
                    sender=sender, metrics=WebhookMetrics(registry))

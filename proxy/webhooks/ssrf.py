@@ -150,6 +150,14 @@ def effective(address: IPAddress) -> IPAddress | None:
 
 
 class Guard:
+    @classmethod
+    def configured(cls, allow: str, hosts: Path | None) -> Guard:
+        """The guard the settings ask for: the system resolver (behind a hosts file, if given) and the allowlist."""
+        resolver: Resolver = SystemResolver()
+        if hosts is not None:
+            resolver = HostsFile(hosts, resolver)
+        return cls(resolver, parse_allowlist(allow))
+
     def __init__(self, resolver: Resolver, allow: Sequence[IPNetwork] = ()) -> None:
         self.resolver = resolver
         self.allow = tuple(allow)
