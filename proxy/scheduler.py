@@ -129,30 +129,25 @@ class Scheduler:
                         await self._wakeup.wait()
 
     def run_due(self) -> int:
-        """One pass over what is due on the gateway's clock; how many items were handled or handed out."""
+        """One pass over what is due on the gateway's clock; how many items were handled or handed out.
+
+        Steps first (all that are due, a batch at a time); then effects, only as many as there are free
+        slots, so a backlog of effects is neither leased early nor read over and over."""
         now = self.clock.time()
-        full = len(self._running) >= self.effect_concurrency
-        if not full:
-            items = self.schedule.due_now(now, self.batch)
-        else:  # no slot for an effect: only steps, so they never queue behind a backlog of effects
-            items = self.schedule.due_now(now, self.batch, tuple(self._steps)) if self._steps else []
-        steps = [item for item in items if item.kind in self._steps]
+        steps = self.schedule.due_now(now, self.batch, tuple(self._steps)) if self._steps else []
         self._run_steps(steps, now)
-        handled = len(steps)
-        self._saturated = full
-        with self.schedule.db.transaction():  # the batch's leases in one commit (effects start after it)
-            for item in items:
-                if item.kind in self._effects:
-                    if len(self._running) >= self.effect_concurrency:
-                        self._saturated = True  # left due and unleased until a slot frees
-                        continue
-                    self._start_effect(item, now)
-                    handled += 1
-                elif item.kind not in self._steps:
-                    log.error("scheduler_unknown_kind", kind=item.kind, item=item.id)
-                    self.schedule.reschedule(item.id, item.due + 3600)  # kept: a newer gateway may know it
-                    handled += 1
-        return handled
+        free = self.effect_concurrency - len(self._running)
+        effects = self.schedule.due_now(now, free, tuple(self._effects)) if free > 0 and self._effects else []
+        # Every free slot taken: more effects may be due; a finishing one wakes the loop to look again.
+        self._saturated = free <= 0 or len(effects) == free
+        with self.schedule.db.transaction():  # the pass's leases in one commit (effects start after it)
+            for item in effects:
+                self._start_effect(item, now)
+            unknown = self.schedule.due_now(now, self.batch, tuple(self._steps) + tuple(self._effects), exclude=True)
+            for item in unknown:
+                log.error("scheduler_unknown_kind", kind=item.kind, item=item.id)
+                self.schedule.reschedule(item.id, item.due + 3600)  # kept: a newer gateway may know it
+        return len(steps) + len(effects) + len(unknown)
 
     def _run_steps(self, steps: list[Due], now: float | None = None) -> None:
         if not steps:

@@ -177,9 +177,11 @@ class Schedule:
                 tx.execute("UPDATE schedule SET due = ?, due_real = ?, leased = 0, payload = ? WHERE id = ?",
                            (due, real, orjson.dumps(payload), item_id))
 
-    def due_now(self, now: float, limit: int, kinds: tuple[str, ...] | None = None) -> list[Due]:
-        """Items whose ``due_real`` has passed, oldest first (only of ``kinds`` when given)."""
-        if kinds is None:
+    def due_now(self, now: float, limit: int, kinds: tuple[str, ...] | None = None, *,
+                exclude: bool = False) -> list[Due]:
+        """Items whose ``due_real`` has passed, oldest first: only of ``kinds`` when given (with ``exclude``,
+        only of other kinds)."""
+        if kinds is None or (exclude and not kinds):
             rows = self.db.conn.execute(
                 "SELECT id, kind, timeline, due, attempts, payload FROM schedule "
                 "WHERE due_real IS NOT NULL AND due_real <= ? ORDER BY due_real, id LIMIT ?", (now, limit),
@@ -188,7 +190,8 @@ class Schedule:
             marks = ",".join("?" * len(kinds))
             rows = self.db.conn.execute(
                 "SELECT id, kind, timeline, due, attempts, payload FROM schedule "
-                f"WHERE due_real IS NOT NULL AND due_real <= ? AND kind IN ({marks}) ORDER BY due_real, id LIMIT ?",
+                f"WHERE due_real IS NOT NULL AND due_real <= ? AND kind {'NOT IN' if exclude else 'IN'} ({marks}) "
+                "ORDER BY due_real, id LIMIT ?",
                 (now, *kinds, limit),
             ).fetchall()
         return [_due(row) for row in rows]
