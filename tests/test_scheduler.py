@@ -241,3 +241,15 @@ async def test_effects_beyond_the_cap_wait_unleased_and_steps_do_not_wait_behind
     finally:
         await scheduler.close()
     assert sorted(started) == [0, 1, 2, 3, 4]  # each exactly once
+
+
+async def test_an_item_of_an_unknown_kind_is_kept_an_hour_ahead_and_blocks_nothing(db: Database) -> None:
+    clock = ManualClock()
+    schedule, scheduler = make(db, clock)
+    schedule.add("from_a_newer_gateway", {}, due=clock.time())
+    schedule.add("tick", {"n": 1}, due=clock.time())
+    assert scheduler.run_due() == 2
+    assert logged(db) == [("tick", 1)]
+    [kept] = db.conn.execute("SELECT due FROM schedule WHERE kind = 'from_a_newer_gateway'").fetchall()
+    assert kept[0] == clock.time() + 3600
+    assert scheduler.run_due() == 0
