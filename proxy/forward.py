@@ -15,8 +15,14 @@ faster than the httpx API over an aiohttp transport on this kind of machine
   the route stage and dropped here too (item 9); so is any method the policy does not use.
 * The response streams back as it arrives (bounded memory: aiohttp pauses reading while uvicorn
   applies back-pressure to the client).
-* Deadlines: ``connect_timeout`` for the TCP connect (and pool wait), ``total_timeout`` for the
+* Deadlines: ``upstream_pool_wait`` for a free connection slot (:mod:`proxy.slots`; a full pool is the
+  gateway's overload, so 503), ``connect_timeout`` for the TCP connect, ``total_timeout`` for the
   whole exchange (:mod:`proxy.deadline`: no loop timer per request; it fires at most 50 ms late).
+* The provider's response head is bounded like a client's request head (Envoy's
+  ``max_response_headers_kb`` / count, nginx's ``proxy_buffer_size``): at most ``upstream_max_headers``
+  fields (aiohttp's parser counts them) and ``upstream_max_header_bytes`` in all (the parser bounds each
+  field and the status line by the same figure, so a hostile head costs at most count x bytes before
+  the total is checked). A 100 KiB header, 200 headers or a garbage status line is a 502.
 * Never retried once bytes may have left (nginx's rule since 1.9.13); aiohttp's own retry of
   idempotent methods on a reused connection is switched off.
 
@@ -27,10 +33,15 @@ what happened                          status  outcome     code
 =====================================  ======  ==========  ============================
 refused, DNS failure, connect timeout  502     not_sent    ``upstream_unreachable``
 no provider credential configured      503     not_sent    ``upstream_unreachable``
+no free connection within pool wait    503     not_sent    ``overloaded``
 reset or closed after sending          502     unknown     ``upstream_bad_response``
-malformed response / too many headers  502     unknown     ``upstream_bad_response``
+malformed, truncated, head too large   502     unknown     ``upstream_bad_response``
 no response within ``total_timeout``   504     unknown     ``upstream_timeout``
 =====================================  ======  ==========  ============================
+
+The metric ``testmode_proxy_upstream_failures_total`` tells them apart by ``reason``: ``connect_failed``,
+``pool_wait``, ``reset``, ``truncated``, ``malformed``, ``too_many_headers``, ``head_too_large``,
+``timeout`` (and ``body_interrupted`` once a streamed response has begun).
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ from proxy.errors import GatewayError
 from proxy.metrics import Metrics
 from proxy.policy.model import Policy, PolicySet
 from proxy.settings import Limits
+from proxy.slots import ConnectionSlots, PoolExhausted
 from proxy.target import METHOD_OVERRIDE_HEADERS
 from proxy.verdict import may_reach_provider
 
@@ -67,7 +79,6 @@ HOP_BY_HOP = frozenset({
 _REQUEST_DROP = frozenset({b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
                            *(name.encode() for name in METHOD_OVERRIDE_HEADERS)})
 _REQUEST_DROP_ALL = HOP_BY_HOP | _REQUEST_DROP
-_MAX_UPSTREAM_HEADERS = 100
 _WHOLE_BODY_MAX = 64 * 1024  # larger bodies, or bodies of unknown length, stream
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
@@ -121,6 +132,8 @@ class Forward:
         self.drift = drift  # samples small answers for the contract drift check (proxy/drift.py)
         self.sessions: dict[str, aiohttp.ClientSession] = {}
         self.deadlines = Deadlines()  # asyncio.timeout() would arm a loop timer per request
+        self.slots = {policy.name: ConnectionSlots(limits.upstream_pool_size, limits.upstream_pool_wait, self.deadlines)
+                      for policy in policies.policies}
         for policy in policies.policies:  # a zero per policy, so "stays 0" is visible, not absent
             metrics.forward_refusals.values[(policy.name, "test_mode")] = 0.0
 
@@ -138,8 +151,9 @@ class Forward:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=_SKIP_AUTO,
                 trust_env=False,
-                max_field_size=65536,
-                max_line_size=65536,
+                max_field_size=self.limits.upstream_max_header_bytes,
+                max_line_size=self.limits.upstream_max_header_bytes,
+                max_headers=self.limits.upstream_max_headers,
             )
             # aiohttp resends idempotent requests once when a reused connection drops; a provider
             # may already have acted on a PUT or DELETE, so the gateway never resends anything.
@@ -217,59 +231,82 @@ class Forward:
             raise self._refused(policy.name, "origin", "the upstream URL would leave the policy's origin")
         headers = self._headers(scope, ctx, policy)
         deadline = policy.total_timeout or self.limits.upstream_total_timeout
-        started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        end_at = loop.time() + deadline
-        whole: bytes | None = None
+        slots = self.slots[policy.name]
+        if not slots.take():
+            await self._wait_for_slot(slots, policy)
         try:
-            async with self.deadlines.at(end_at):  # one deadline for the whole exchange
-                response = await session.request(
-                    scope["method"], url, data=ctx.body_bytes or None,
-                    headers=headers, allow_redirects=False, compress=None,
-                )
-                ctx.upstream_seconds = time.perf_counter() - started
-                length = response.content_length
-                if length is not None and length <= _WHOLE_BODY_MAX:
-                    # A small body of known length is read whole and sent in one message (no chunk
-                    # loop, no closing empty message); a failure here is still a clean 502/504.
-                    try:
-                        whole = await response.read()
-                    finally:
-                        response.release()
-        except (aiohttp.ClientError, TimeoutError) as exc:  # mapped once, here, with the cause chained
-            raise self._failure(policy, exc, deadline) from exc
-        if logs.DEBUG:
-            log.debug("upstream_answered", status=response.status, upstream_ms=round(ctx.upstream_seconds * 1000, 3))
-        self.metrics.observe_upstream(policy.name, ctx.upstream_seconds)
-        if whole is not None:
-            response_headers = self._response_headers(response, ctx)
-            ctx.status = response.status  # the response has begun (observe reads this)
-            ctx.answered_by = "provider"
-            await send({"type": "http.response.start", "status": response.status, "headers": response_headers})
-            await send({"type": "http.response.body", "body": whole})
-            if self.drift is not None and self.drift.sample(ctx):  # checked after the client has its answer
-                self.drift.offer(ctx, response.status, whole)
-            return
-        kept = Kept() if self.drift is not None and self.drift.sample(ctx) else None
-        try:
-            await self._relay(response, send, end_at, ctx, kept)
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            end_at = loop.time() + deadline
+            whole: bytes | None = None
+            try:
+                async with self.deadlines.at(end_at):  # one deadline for the whole exchange
+                    response = await session.request(
+                        scope["method"], url, data=ctx.body_bytes or None,
+                        headers=headers, allow_redirects=False, compress=None,
+                    )
+                    ctx.upstream_seconds = time.perf_counter() - started
+                    length = response.content_length
+                    if length is not None and length <= _WHOLE_BODY_MAX:
+                        # A small body of known length is read whole and sent in one message (no chunk
+                        # loop, no closing empty message); a failure here is still a clean 502/504.
+                        try:
+                            whole = await response.read()
+                        finally:
+                            response.release()
+            except (aiohttp.ClientError, TimeoutError) as exc:  # mapped once, here, with the cause chained
+                raise self._failure(policy, exc, deadline) from exc
+            if logs.DEBUG:
+                log.debug("upstream_answered", status=response.status,
+                          upstream_ms=round(ctx.upstream_seconds * 1000, 3))
+            self.metrics.observe_upstream(policy.name, ctx.upstream_seconds)
+            if whole is not None:
+                response_headers = self._response_headers(response, ctx)
+                ctx.status = response.status  # the response has begun (observe reads this)
+                ctx.answered_by = "provider"
+                await send({"type": "http.response.start", "status": response.status, "headers": response_headers})
+                await send({"type": "http.response.body", "body": whole})
+                if self.drift is not None and self.drift.sample(ctx):  # checked after the client has its answer
+                    self.drift.offer(ctx, response.status, whole)
+                return
+            kept = Kept() if self.drift is not None and self.drift.sample(ctx) else None
+            try:
+                await self._relay(response, send, end_at, ctx, kept)
+            finally:
+                response.release()
+            if kept is not None and self.drift is not None and (body := kept.body()) is not None:
+                self.drift.offer(ctx, response.status, body)
         finally:
-            response.release()
-        if kept is not None and self.drift is not None and (body := kept.body()) is not None:
-            self.drift.offer(ctx, response.status, body)
+            slots.release()
+
+    async def _wait_for_slot(self, slots: ConnectionSlots, policy: Policy) -> None:
+        """Every connection to the provider is busy: wait ``upstream_pool_wait``, then 503 (nothing was sent)."""
+        try:
+            await slots.wait()
+        except PoolExhausted:
+            self.metrics.upstream_failure(policy.name, "not_sent", "pool_wait")
+            log.warning("upstream_pool_exhausted", policy=policy.name, size=slots.size)
+            raise GatewayError(503, "overloaded",
+                               "The gateway has no free connection to the provider; nothing was sent. Retry later.",
+                               outcome="not_sent", reason="pool_wait", headers={"retry-after": "1"}) from None
 
     def _response_headers(self, response: aiohttp.ClientResponse, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
-        raw = response.raw_headers
-        if len(raw) > _MAX_UPSTREAM_HEADERS:
-            self.metrics.upstream_failure(ctx.policy.name if ctx.policy else "none", "unknown", "too_many_headers")
-            raise GatewayError(502, "upstream_bad_response", "The provider's response had too many headers.",
-                               outcome="unknown", reason="too_many_headers")
+        raw = response.raw_headers  # at most upstream_max_headers (the parser refuses more)
         drop = HOP_BY_HOP | _connection_named(raw) if "Connection" in response.headers else HOP_BY_HOP
         out: list[tuple[bytes, bytes]] = []
+        size = 0
         for name, value in raw:
+            size += len(name) + len(value)
             lname = name.lower()
             if lname not in drop:
                 out.append((lname, value))
+        if size > self.limits.upstream_max_header_bytes:
+            self.metrics.upstream_failure(ctx.policy.name if ctx.policy else "none", "unknown", "head_too_large")
+            log.warning("upstream_failed", error="head_too_large", outcome="unknown", size=size)
+            raise GatewayError(502, "upstream_bad_response",
+                               "The provider's response headers were too large; the request may have been "
+                               "processed. Check before retrying.", outcome="unknown", reason="head_too_large",
+                               headers={"x-should-retry": "false"})
         return out
 
     async def _relay(self, response: aiohttp.ClientResponse, send: Send, end_at: float, ctx: RequestContext,
@@ -302,7 +339,7 @@ class Forward:
             message = (f"The provider did not answer within {deadline:g}s; the request may have been processed. "
                        "Check before retrying.")
         elif isinstance(exc, aiohttp.ClientError):
-            outcome, status, code, reason = "unknown", 502, "upstream_bad_response", "bad_response"
+            outcome, status, code, reason = "unknown", 502, "upstream_bad_response", _bad_response_reason(exc)
             message = ("The provider closed the connection or answered malformed; the request may have been "
                        "processed. Check before retrying.")
         else:  # pragma: no cover - the caller only passes the two families above
@@ -311,6 +348,21 @@ class Forward:
         log.warning("upstream_failed", policy=policy.name, error=type(exc).__name__, outcome=outcome)
         return GatewayError(status, code, message, outcome=outcome, reason=reason,  # type: ignore[arg-type]
                             headers={"x-should-retry": "false"} if outcome == "unknown" else None)
+
+
+def _bad_response_reason(exc: aiohttp.ClientError) -> str:
+    """A bounded metrics label for a response that failed after the request was sent."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "truncated"
+    if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's parser refused the response head
+        if "Too many headers" in exc.message:
+            return "too_many_headers"
+        if "Got more than" in exc.message:  # a field or the status line past upstream_max_header_bytes
+            return "head_too_large"
+        return "malformed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return "reset"
+    return "bad_response"
 
 
 def _refuse(why: str) -> GatewayError:

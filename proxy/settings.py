@@ -57,7 +57,10 @@ class Limits:
     upstream_connect_timeout: float = 5.0
     upstream_total_timeout: float = 15.0
     upstream_pool_size: int = 256
+    upstream_pool_wait: float = 1.0  # a full pool is the gateway's overload: 503 after this (proxy/slots.py)
     upstream_keepalive_seconds: float = 15.0
+    upstream_max_header_bytes: int = 64 * 1024  # the provider's response head: 502 past either
+    upstream_max_headers: int = 100
     verify_timeout: float = 5.0
     # Pass-through key verifications (provider calls for keys with no cached verdict), per client
     # address and for the whole process: token buckets, per minute with a burst (proxy/keys/ratelimit.py).

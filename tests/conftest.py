@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,3 +78,26 @@ def recorder(provider: Provider) -> Provider:
     provider.clear()
     provider.configure(me_status=None, script=[])
     return provider
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Report a figure a test reached (time to 408, RSS growth, status and outcome): listed under
+    "figures reached" at the end of the run, and kept as a property in a JUnit report."""
+
+    def report(text: str) -> None:
+        request.node.user_properties.append(("figure", text))
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [f"{report.nodeid}: {value}"
+             for outcome in ("passed", "failed")
+             for report in terminalreporter.stats.get(outcome, [])
+             if getattr(report, "when", None) == "call"
+             for name, value in report.user_properties if name == "figure"]
+    if lines:
+        terminalreporter.section("figures reached")
+        for line in lines:
+            terminalreporter.write_line(line)
