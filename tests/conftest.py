@@ -1,4 +1,12 @@
-"""Shared fixtures: a stand-in provider process, an issued-key registry, and a gateway process."""
+"""Shared fixtures: a stand-in provider process, an issued-key registry, and a gateway process.
+
+Secrets in tests carry the canary marker (:mod:`tests.support.canary`): the constants below, the issued keys
+of :func:`keys`, and ``canary.marked(prefix)`` / ``canary.WEBHOOK_SECRET`` / ``canary.PHONE`` /
+``canary.EMAIL`` for new tests. Start gateways through :class:`tests.support.servers.Gateway` and they are
+checked automatically: when the session ends, every gateway log, its last ``/metrics`` page and every error
+body read through httpx are scanned for raw secrets, phone numbers and email addresses, and a finding fails
+the run (listed under "secret canary").
+"""
 
 from __future__ import annotations
 
@@ -6,17 +14,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from proxy.keys.identity import digest
 from proxy.keys.registry import create_key, parse_registry
+from tests.support import canary
+from tests.support.canary import MARKER
 from tests.support.servers import Gateway, Provider
 
-PROVIDER_CREDENTIAL = "sk_live_provider_credential_0001"
-PASSTHROUGH_LIVE = "sk_live_passthrough_valid_0001"
-PASSTHROUGH_TEST = "sk_test_passthrough_valid_0001"
+PROVIDER_CREDENTIAL = f"sk_live_{MARKER}_provider_credential_0001"
+PASSTHROUGH_LIVE = f"sk_live_{MARKER}_passthrough_valid_0001"
+PASSTHROUGH_TEST = f"sk_test_{MARKER}_passthrough_valid_0001"
 # A SendGrid-shaped key (SG.<22>.<43>, policies/sendgrid.yaml keys.shapes) the stand-in accepts.
-SENDGRID_PASSTHROUGH = "SG.passthroughValid000001.passthrough-valid-secret-0001-abcdefghijklm"
+SENDGRID_PASSTHROUGH = f"SG.{MARKER}passthroughValid.passthrough-valid-secret-0001-abcdefghijklm"
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,28 @@ class Keys:
         return parse_registry(self.file.read_text(), str(self.file))[digest(raw)].id
 
 
+@pytest.fixture(scope="session", autouse=True)
+def secret_canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[canary.Session]:
+    """Gateway logs in this session's temporary directory; error bodies checked as tests read them."""
+    canary.SESSION.directory = tmp_path_factory.mktemp("gateway-logs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx.Response, "read", canary.reading_checked(httpx.Response.read))
+        patch.setattr(httpx.Response, "aread", canary.areading_checked(httpx.Response.aread))
+        yield canary.SESSION
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The secret canary's verdict, once every gateway has stopped: any finding fails the run."""
+    found = canary.SESSION.scan()
+    session.config.stash[_CANARY_FINDINGS] = found
+    if found:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_CANARY_FINDINGS = pytest.StashKey[list[canary.Finding]]()
+
+
 @pytest.fixture(scope="session")
 def provider() -> Iterator[Provider]:
     stand_in = Provider()
@@ -46,11 +79,11 @@ def provider() -> Iterator[Provider]:
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     file = tmp_path_factory.mktemp("keys") / "keys.json"
-    sent_live, _ = create_key(file, "sent", "live", ["*"], "sk_live_gw_")
-    sent_test, _ = create_key(file, "sent", "test", ["*"], "sk_test_gw_")
-    contacts_only, _ = create_key(file, "sent", "test", ["contacts:write"], "sk_test_gw_")
-    sg_live, _ = create_key(file, "sendgrid", "live", ["*"], "SG.gwlive.")
-    sg_test, _ = create_key(file, "sendgrid", "test", ["*"], "SG.gwtest.")
+    sent_live, _ = create_key(file, "sent", "live", ["*"], "sk_live_gw_" + MARKER)
+    sent_test, _ = create_key(file, "sent", "test", ["*"], "sk_test_gw_" + MARKER)
+    contacts_only, _ = create_key(file, "sent", "test", ["contacts:write"], "sk_test_gw_" + MARKER)
+    sg_live, _ = create_key(file, "sendgrid", "live", ["*"], "SG.gwlive." + MARKER)
+    sg_test, _ = create_key(file, "sendgrid", "test", ["*"], "SG.gwtest." + MARKER)
     return Keys(file, sent_live, sent_test, contacts_only, sg_live, sg_test)
 
 
@@ -101,3 +134,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("figures reached")
         for line in lines:
             terminalreporter.write_line(line)
+    found = terminalreporter.config.stash.get(_CANARY_FINDINGS, [])
+    if found:
+        terminalreporter.section("secret canary", red=True)
+        for line in canary.report(found):
+            terminalreporter.write_line(line, red=True)
+        terminalreporter.write_line(f"{len(found)} raw secrets, phone numbers or emails in gateway output: "
+                                    "the run fails (tests/support/canary.py)", red=True, bold=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.masking import mask_email, mask_phone, mask_text
+from proxy.masking import mask_echo, mask_email, mask_phone, mask_text
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,10 @@ def test_mask_email_keeps_the_first_letter_and_the_domain(address: str, masked: 
         ("/v3/users/alice@example.com", "/v3/users/a***@example.com"),
         ("/v3/lookup/+15555550100/alice@example.com", "/v3/lookup/+1******0100/a***@example.com"),
         ("to +1 555 555 0100 and +44 20 7183 8750", "to +1******0100 and +4*******8750"),
+        # keys and secrets lose all but their kind
+        ("/v3/keys/sk_live_gw_Ab12345678901234567890", "/v3/keys/sk_live_***"),
+        ("/v3/x/sk_test_abcdef/y?k=SG.abc.def123", "/v3/x/sk_test_***/y?k=SG.***"),
+        ("/hooks/whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "/hooks/whsec_***"),
         # paths without personal data are untouched
         ("/v3/messages", "/v3/messages"),
         ("/v3/contacts/c_42", "/v3/contacts/c_42"),
@@ -63,3 +67,18 @@ def test_mask_text_masks_every_phone_and_email_in_a_path(text: str, masked: str)
 )
 def test_the_whole_value_never_survives_masking(secret: str) -> None:
     assert secret not in mask_text(f"/v3/contacts/{secret}?x=1")
+
+
+@pytest.mark.parametrize(
+    ("quoted", "masked"),
+    [
+        ("To@Example.com", "T***@Example.com"),
+        ("+15555550100", "+1******0100"),
+        ("call +1 (555) 555-0100 or bob@x.io", "call +1******0100 or b***@x.io"),
+        ("2024-01-15T10:30:00Z", "2024-01-15T10:30:00Z"),  # a date an error quotes back stays readable
+        ("1705314600", "1705314600"),
+        ("inline", "inline"),
+    ],
+)
+def test_mask_echo_masks_emails_and_phone_numbers_in_quoted_values_only(quoted: str, masked: str) -> None:
+    assert mask_echo(quoted) == masked

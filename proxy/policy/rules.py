@@ -41,6 +41,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import FieldError
+from proxy.masking import mask_echo
 from proxy.policy.findings import spend
 
 RuleCheck = Callable[[Any], Iterable[FieldError]]
@@ -147,11 +148,12 @@ def dotted(parts: Parts) -> str:
 
 
 def value_text(value: Any) -> str:
-    """A value as it reads in a message: strings bare, the rest as JSON, long ones cut to 200 characters.
+    """A value as it reads in a message: strings bare, the rest as JSON, long ones cut to 200 characters,
+    emails and phone numbers masked (an error body never quotes them whole: issue 15).
 
     Only the start of a large value is ever rendered (a finding about a 1 MB array costs 200 characters)."""
     text = value[:201] if isinstance(value, str) else _json_head(value, 201)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return mask_echo(text if len(text) <= 200 else text[:197] + "...")
 
 
 def _json_head(value: Any, room: int) -> str:

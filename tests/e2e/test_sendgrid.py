@@ -444,7 +444,7 @@ def _message(body: dict[str, Any], http: httpx.Client, key: str) -> list[dict[st
     (_set("personalizations.0.cc", [{"email": "To@Example.com"}]),
      {"field": "personalizations.0",
       "message": "Each email address in the personalization block should be unique between to, cc, and bcc. We "
-                 "found the first duplicate instance of [To@Example.com] in the personalizations.0.cc field.",
+                 "found the first duplicate instance of [T***@Example.com] in the personalizations.0.cc field.",
       "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.recipient_errors"}),
     (_set("personalizations", [{"to": [{"email": "a@example.com"}]}] * 1001),
      {"field": "personalizations",

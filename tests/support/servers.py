@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from tests.support import canary
+
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
 
@@ -97,7 +99,10 @@ class Provider(_Process):
 
 
 class Gateway(_Process):
-    """``testmode-proxy serve`` as a user runs it, with the environment a deployment would set."""
+    """``testmode-proxy serve`` as a user runs it, with the environment a deployment would set.
+
+    Its output always goes to a file (``log_file``, or one in the session's log directory), and its
+    ``/metrics`` page is saved when it stops: the secret canary (:mod:`tests.support.canary`) reads both."""
 
     def __init__(
         self,
@@ -124,6 +129,8 @@ class Gateway(_Process):
         cmd = [sys.executable, "-m", "proxy.cli", "serve", "--port", str(self.port), "--policies", str(policies)]
         if keys_file is not None:
             cmd += ["--keys", str(keys_file)]
+        log_file = log_file or canary.SESSION.log_for(self.port)
+        canary.SESSION.started(self.port, log_file)
         self._spawn(cmd, full_env, log_file)
         _wait_ready(self.url + "/readyz", self.process, log_file)
 
@@ -134,6 +141,12 @@ class Gateway(_Process):
         super().stop()
 
     def stop(self) -> None:
+        if self.process.poll() is None and self.log_file is not None:
+            try:  # the last scrape: every metric label the gateway made
+                page = httpx.get(self.url + "/metrics", timeout=2, trust_env=False)
+                canary.SESSION.metrics_file(self.log_file).write_text(page.text)
+            except httpx.HTTPError:
+                pass  # stopped or stopping: its log is still scanned
         super().stop()
         if own := getattr(self, "_own_state", None):
             shutil.rmtree(own, ignore_errors=True)
