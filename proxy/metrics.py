@@ -13,6 +13,7 @@ and a :class:`~prometheus_client.registry.Collector` turns them into metric fami
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 
@@ -124,6 +125,10 @@ class Metrics:
 
     def _gauges(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("testmode_proxy_in_flight", "Requests being handled.", value=self.in_flight())
+        yield GaugeMetricFamily("testmode_proxy_event_loop_tasks",
+                                "asyncio tasks alive on the gateway's event loop: requests in flight plus a fixed "
+                                "few (ticker, scheduler, ledger); one that keeps growing is a leak.",
+                                value=_tasks())
 
     def count_request(self, policy: str, route: str, mode: str, status: int, seconds: float) -> None:
         self.requests.inc((policy, route, mode, _STATUS_CLASSES[status // 100] if status < 600 else "5xx"))
@@ -158,3 +163,11 @@ class Metrics:
 
     def key_verification(self, policy: str, result: str) -> None:
         self.key_verifications.inc((policy, result))
+
+
+def _tasks() -> int:
+    """Counted at scrape time only (``/metrics`` is served on the loop), never per request."""
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop: a scrape from outside the server
+        return 0

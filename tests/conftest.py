@@ -10,6 +10,7 @@ the run (listed under "secret canary").
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,23 @@ class Keys:
     def key_id(self, raw: str) -> str:
         """The registry id of an issued key (what logs and idempotency records name it by)."""
         return parse_registry(self.file.read_text(), str(self.file))[digest(raw)].id
+
+
+SOAK = os.environ.get("TESTMODE_PROXY_SOAK") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "soak: minutes of traffic against a real gateway; runs when "
+                            "TESTMODE_PROXY_SOAK=1 (CI's .ci/run sets it), skipped otherwise")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if SOAK:
+        return
+    skip = pytest.mark.skip(reason="the soak runs when TESTMODE_PROXY_SOAK=1 (CI sets it)")
+    for item in items:
+        if item.get_closest_marker("soak"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -135,6 +153,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for line in lines:
             terminalreporter.write_line(line)
     found = terminalreporter.config.stash.get(_CANARY_FINDINGS, [])
+    if canary.SESSION.logs:
+        terminalreporter.write_line(f"secret canary: {len(found)} findings in {canary.SESSION.files_scanned} gateway "
+                                    f"logs and metrics pages and {canary.SESSION.bodies_checked} error bodies")
     if found:
         terminalreporter.section("secret canary", red=True)
         for line in canary.report(found):

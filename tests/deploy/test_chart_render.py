@@ -18,7 +18,7 @@ GATEWAY = {"ConfigMap", "Deployment", "Service", "ServiceAccount"}
 EXPECTED_KINDS = {
     "default": GATEWAY,
     "sidecar": {"ConfigMap", "Secret"},
-    "servicemonitor": GATEWAY | {"ServiceMonitor", "NetworkPolicy"},
+    "servicemonitor": GATEWAY | {"ServiceMonitor", "NetworkPolicy", "PrometheusRule"},
     "existing-secrets": GATEWAY | {"PodDisruptionBudget", "NetworkPolicy"},
 }
 

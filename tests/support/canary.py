@@ -87,6 +87,8 @@ class Session:
     logs: list[Path] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
     body_findings: list[Finding] = field(default_factory=list)
+    bodies_checked: int = 0
+    files_scanned: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def log_for(self, port: int) -> Path:
@@ -118,6 +120,7 @@ class Session:
         source = f"error body of {request.method} {request.url.path} ({response.status_code})"
         found = findings(response.content.decode("utf-8", "replace"), source)
         with self._lock:
+            self.bodies_checked += 1
             self.body_findings.extend(found)
 
     def scan(self) -> list[Finding]:
@@ -126,6 +129,7 @@ class Session:
         for log in dict.fromkeys(self.logs):
             for path in (log, self.metrics_file(log)):
                 if path.exists():
+                    self.files_scanned += 1
                     found += findings(path.read_text(errors="replace"), str(path))
         return found
 

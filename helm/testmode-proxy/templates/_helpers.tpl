@@ -126,3 +126,15 @@ later capabilities will ask of this").
 {{- fail "replicaCount > 1 and autoscaling.enabled are refused: each gateway pod keeps its state in its own SQLite file (TESTMODE_PROXY_STATE_DIR on an emptyDir), so several pods behind one Service would split it. Run replicaCount: 1 until a store shared between pods exists." }}
 {{- end }}
 {{- end }}
+
+{{/*
+Termination: kubelet runs the preStop pause, then sends SIGTERM, and kills the container
+terminationGracePeriodSeconds after termination began. The proxy drains for up to drainTimeoutSeconds after
+SIGTERM (proxy/server.py), so a grace period shorter than both together would kill requests still in flight.
+*/}}
+{{- define "testmode-proxy.gracePeriod" -}}
+{{- $needed := add (int .Values.preStopSleepSeconds) (int .Values.drainTimeoutSeconds) }}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds + drainTimeoutSeconds (%d + %d = %d): a shorter grace period kills requests the proxy is still draining." (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) (int .Values.drainTimeoutSeconds) (int $needed)) }}
+{{- end }}
+{{- end }}

@@ -54,6 +54,8 @@ env:
     value: /var/lib/testmode-proxy
   - name: TESTMODE_PROXY_LOG_LEVEL
     value: {{ .Values.logLevel | quote }}
+  - name: TESTMODE_PROXY_DRAIN_TIMEOUT
+    value: {{ .Values.drainTimeoutSeconds | quote }}
   {{- if include "testmode-proxy.hasKeyRegistry" . }}
   - name: TESTMODE_PROXY_KEYS
     value: /etc/testmode-proxy/keys/keys.json
