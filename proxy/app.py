@@ -66,11 +66,13 @@ class Gateway:
             gc.collect()
             gc.freeze()
             gc.set_threshold(20_000, 10, 10)
+            collector = asyncio.create_task(_collect_cycles(), name="testmode-proxy-gc")
             self.ready = True
             try:
                 yield
             finally:
                 self.ready = False
+                collector.cancel()
 
     def begin_drain(self) -> None:
         """Shutdown began (SIGTERM): stop being ready, and start draining background work now, in
@@ -88,6 +90,16 @@ class Gateway:
                 await self.pipeline(scope, receive, send)
                 return
         await self.admin(scope, receive, send)
+
+
+async def _collect_cycles(interval: float = 10.0) -> None:
+    """A full collection every ``interval`` seconds. With young collections 20,000 allocations apart, garbage in
+    reference cycles could otherwise wait many minutes (an httpx exchange, as in key verification, leaves ~40
+    such objects; issue 15's soak saw memory climb 2.4 MiB per 10 minutes). Start-up objects are frozen, so a
+    full collection sees only those made since (~3,000 under load): 0.3 to 1.5 ms each."""
+    while True:
+        await asyncio.sleep(interval)
+        gc.collect()
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,9 @@ def test_environment_variables(env: dict[str, str], expected: dict[str, Any]) ->
         # limits that share the UPSTREAM_ prefix are not policies
         ({"TESTMODE_PROXY_UPSTREAM_SENT": "http://b", "TESTMODE_PROXY_UPSTREAM_CONNECT_TIMEOUT": "3",
           "TESTMODE_PROXY_UPSTREAM_TOTAL_TIMEOUT": "20", "TESTMODE_PROXY_UPSTREAM_POOL_SIZE": "8",
-          "TESTMODE_PROXY_UPSTREAM_KEEPALIVE_SECONDS": "5"}, {"sent": "http://b"}),
+          "TESTMODE_PROXY_UPSTREAM_KEEPALIVE_SECONDS": "5", "TESTMODE_PROXY_UPSTREAM_POOL_WAIT": "1",
+          "TESTMODE_PROXY_UPSTREAM_MAX_HEADER_BYTES": "1", "TESTMODE_PROXY_UPSTREAM_MAX_HEADERS": "1"},
+         {"sent": "http://b"}),
     ],
 )
 def test_upstream_overrides_by_policy_name(env: dict[str, str], upstreams: dict[str, str]) -> None:
@@ -70,6 +73,9 @@ def test_upstream_overrides_by_policy_name(env: dict[str, str], upstreams: dict[
         ("UPSTREAM_CONNECT_TIMEOUT", "2.5", 2.5),
         ("UPSTREAM_TOTAL_TIMEOUT", "20", 20.0),
         ("UPSTREAM_KEEPALIVE_SECONDS", "1", 1.0),
+        ("UPSTREAM_POOL_WAIT", "0.5", 0.5),
+        ("UPSTREAM_MAX_HEADER_BYTES", "32768", 32768),
+        ("UPSTREAM_MAX_HEADERS", "50", 50),
         ("VERIFY_TIMEOUT", "0.5", 0.5),
         ("BODY_TIMEOUT", "3", 3.0),
         ("VERIFY_CLIENT_PER_MINUTE", "6", 6.0),
@@ -172,3 +178,18 @@ def test_settings_repr_hides_credentials() -> None:
     settings = Settings.from_env({"TESTMODE_PROXY_CREDENTIAL_SENT": "sk_live_very_secret"})
     assert "sk_live_very_secret" not in repr(settings)
     assert "sent" in repr(settings)
+
+
+def test_every_limit_has_a_row_in_the_readmes_configuration_table() -> None:
+    """A row names a variable whole (`TESTMODE_PROXY_MAX_HEADER_BYTES`) or as a suffix of the one before it
+    (`` / `_MAX_HEADERS` ``: the same leading words, other last ones)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    documented: set[str] = set()
+    for row in (line for line in readme.splitlines() if line.startswith("| `TESTMODE_PROXY_")):
+        first, *suffixes = re.findall(r"`(TESTMODE_PROXY_[A-Z_<>]+|_[A-Z_]+)`", row.split("|")[1])
+        documented.add(first)
+        words = first.split("_")
+        documented.update("_".join(words[:k]) + suffix for suffix in suffixes for k in range(2, len(words)))
+    missing = [f"TESTMODE_PROXY_{name.upper()}" for name in Limits.__dataclass_fields__
+               if f"TESTMODE_PROXY_{name.upper()}" not in documented]
+    assert missing == []
