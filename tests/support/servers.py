@@ -50,10 +50,13 @@ class _Process:
 
     def _spawn(self, cmd: list[str], env: Mapping[str, str] | None, log_file: Path | None) -> None:
         self.log_file = log_file
-        self._out = open(log_file, "wb") if log_file else None  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self._out or subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
+        if log_file is None:
+            self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            return
+        # The child writes to its own copy of the descriptor: ours is closed at once, so a process a test
+        # kills and never stops leaves no file open here.
+        with open(log_file, "wb") as out:
+            self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -63,8 +66,6 @@ class _Process:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self._out is not None:
-            self._out.close()
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file and self.log_file.exists() else ""
