@@ -153,6 +153,7 @@ class Scheduler:
         if not steps:
             return
         db = self.schedule.db
+        failed: list[Due] = []
         with db.transaction() as tx:
             for item in steps:
                 try:
@@ -161,9 +162,15 @@ class Scheduler:
                         tx.execute("DELETE FROM schedule WHERE id = ?", (item.id,))
                 except Exception:
                     log.exception("scheduler_step_failed", kind=item.kind, item=item.id)
+                    failed.append(item)
                     continue
                 if self.lateness is not None and now is not None:
                     self.lateness(item.kind, max(0.0, self.schedule.now(item.timeline) - item.due))
+        # A failed step is retried by the loop `idle` seconds later, never at once: still due, it would
+        # be picked again by the same pass of `advance`, and by the loop with no wait in between (either
+        # way the event loop would never get control back). Leased, it is out of both until then.
+        for item in failed:
+            self.schedule.lease(item.id, self.clock.time() + self.idle)
 
     def _start_effect(self, item: Due, now: float) -> None:
         self.schedule.lease(item.id, now + self.lease)

@@ -69,6 +69,27 @@ async def test_a_failing_step_stays_due_and_the_others_commit(db: Database) -> N
     assert schedule.count("broken") == 1
 
 
+async def test_a_failing_step_is_retried_a_second_later_not_at_once(db: Database) -> None:
+    """Still due at once, it would be picked again by the same ``advance`` pass and by the loop with no
+    wait in between: either way the event loop would never get control back."""
+    clock = ManualClock()
+    schedule, scheduler = make(db, clock)
+    schedule.ensure_timeline("ws")
+    attempts: list[float] = []
+
+    def broken(tx: sqlite3.Connection, item: Due) -> None:
+        attempts.append(clock.time())
+        raise RuntimeError("boom")
+
+    scheduler.step("broken", broken)
+    schedule.add("broken", {}, due=schedule.now("ws") + 1, timeline="ws")
+    assert await asyncio.wait_for(scheduler.advance("ws", 5), 2) == 1  # returns, and ran it once
+    assert scheduler.run_due() == 0
+    clock.advance(1)
+    assert scheduler.run_due() == 1
+    assert len(attempts) == 2 and schedule.count("broken") == 1
+
+
 async def test_advance_runs_chained_steps_inside_the_window_in_order(db: Database) -> None:
     clock = ManualClock()
     schedule, scheduler = make(db, clock)
