@@ -104,14 +104,21 @@ def _keys(args: argparse.Namespace) -> int:
             print(f"testmode-proxy: no policy named {args.policy!r}", file=sys.stderr)
             return 2
         prefix = policy.keys.issued_test_prefix if args.mode == "test" else policy.keys.issued_live_prefix
-        raw, entry = create_key(path, args.policy, args.mode, args.scopes or ["*"], prefix, args.label or "")
+        try:
+            raw, entry = create_key(path, args.policy, args.mode, args.scopes or ["*"], prefix, args.label or "",
+                                    workspace=args.workspace)
+        except RegistryError as exc:
+            print(f"testmode-proxy: {exc}", file=sys.stderr)
+            return 2
         print(raw)
-        print(f"# {entry.id} ({entry.mode}, {args.policy}, scopes {','.join(sorted(entry.scopes))}) "
+        shared = f", workspace {entry.workspace}" if entry.workspace else ""
+        print(f"# {entry.id} ({entry.mode}, {args.policy}, scopes {','.join(sorted(entry.scopes))}{shared}) "
               f"saved as a digest in {path}; this is the only time the key is shown.", file=sys.stderr)
         return 0
     if args.keys_command == "list":
         for entry in list_keys(path):
-            print(f"{entry.id}\t{entry.policy}\t{entry.mode}\t{','.join(sorted(entry.scopes))}\t{entry.label}")
+            print(f"{entry.id}\t{entry.policy}\t{entry.mode}\t{','.join(sorted(entry.scopes))}\t{entry.label}"
+                  + (f"\t{entry.workspace}" if entry.workspace else ""))
         return 0
     if revoke_key(path, args.id):
         print(f"revoked {args.id}")
@@ -144,6 +151,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--mode", choices=["live", "test"], required=True)
     create.add_argument("--scope", dest="scopes", action="append", help="repeatable; default '*'")
     create.add_argument("--label")
+    create.add_argument("--workspace", help="test keys: share this named sandbox workspace (default: the key's own)")
     create.add_argument("--policies", type=Path)
     keys_sub.add_parser("list", help="list issued keys (ids, never keys)")
     revoke = keys_sub.add_parser("revoke", help="remove a key")

@@ -36,7 +36,7 @@ def create(keys_file: Path, *extra: str, mode: str = "test", policy: str = "sent
 
 def stored(keys_file: Path) -> list[dict[str, Any]]:
     doc = json.loads(keys_file.read_text())
-    assert doc["version"] == 1
+    assert doc["version"] == (2 if any("workspace" in key for key in doc["keys"]) else 1)  # 1 until needed
     keys: list[dict[str, Any]] = doc["keys"]
     return keys
 
@@ -168,3 +168,18 @@ def test_the_registry_and_policies_come_from_the_environment_when_not_given(
     key = capsys.readouterr().out.strip()
     assert KeyRegistry(keys_file).lookup(key) is not None
     assert not (tmp_path / "keys.json").exists()
+
+
+def test_create_binds_a_sandbox_key_to_a_named_workspace(keys_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert create(keys_file, "--workspace", "team-a") == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("sk_test_gw_") and "workspace team-a" in err
+    assert [k["workspace"] for k in stored(keys_file)] == ["team-a"]
+    assert main(["keys", "--file", str(keys_file), "list"]) == 0
+    assert capsys.readouterr().out.rstrip("\n").endswith("\tteam-a")
+
+
+def test_a_live_key_has_no_workspace(keys_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert create(keys_file, "--workspace", "team-a", mode="live") == 2
+    assert "only a test (sandbox) key has a workspace" in capsys.readouterr().err
+    assert not keys_file.exists()

@@ -1,9 +1,16 @@
 """The issued-key registry: a JSON file of key digests, managed by ``testmode-proxy keys``.
 
-File format (``version: 1``)::
+File format (``version: 2``)::
 
-    {"version": 1, "keys": [{"id": "key_…", "policy": "sent", "mode": "test", "scopes": ["*"],
-                             "digest": "<sha256 hex>", "label": "ci", "created_at": "…"}]}
+    {"version": 2, "keys": [{"id": "key_…", "policy": "sent", "mode": "test", "scopes": ["*"],
+                             "digest": "<sha256 hex>", "label": "ci", "created_at": "…",
+                             "workspace": "team-a"}]}
+
+``workspace`` (version 2, test keys only, optional) binds a sandbox key to a named workspace that other
+keys may share (``keys create --workspace NAME``); without it a sandbox key has a workspace of its own.
+Version 1 files (no ``workspace``) are read as they are. A file is written as version 2 once one of its
+keys has a workspace, and as version 1 until then, so a gateway that only knows version 1 (a rollback)
+keeps reading registries that do not use workspaces.
 
 The raw key is printed once by ``keys create`` and never stored. The server checks the file at most every
 ``reload_interval`` seconds and re-reads it when it changes (another inode, modification time or size), so
@@ -26,6 +33,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
 import secrets
 import string
 import time
@@ -41,6 +49,9 @@ from proxy.keys.identity import KeyIdentity, Mode, digest
 
 log = structlog.get_logger("proxy.keys")
 _ALPHABET = string.ascii_letters + string.digits
+VERSION = 2
+VERSIONS = (1, 2)  # version 1 has no `workspace`
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class RegistryError(ValueError):
@@ -56,10 +67,12 @@ class IssuedKey:
     digest: str
     label: str = ""
     created_at: str = ""
+    workspace: str | None = None  # version 2: the named sandbox workspace of a test key
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "policy": self.policy, "mode": self.mode, "scopes": sorted(self.scopes),
-                "digest": self.digest, "label": self.label, "created_at": self.created_at}
+        doc = {"id": self.id, "policy": self.policy, "mode": self.mode, "scopes": sorted(self.scopes),
+               "digest": self.digest, "label": self.label, "created_at": self.created_at}
+        return {**doc, "workspace": self.workspace} if self.workspace else doc
 
 
 def parse_registry(text: str, source: str) -> dict[str, IssuedKey]:
@@ -69,8 +82,8 @@ def parse_registry(text: str, source: str) -> dict[str, IssuedKey]:
         doc = json.loads(text)
     except ValueError as exc:
         raise RegistryError(f"{source}: not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("version") != 1 or not isinstance(doc.get("keys"), list):
-        raise RegistryError(f"{source}: expected {{'version': 1, 'keys': [...]}}")
+    if not isinstance(doc, dict) or doc.get("version") not in VERSIONS or not isinstance(doc.get("keys"), list):
+        raise RegistryError(f"{source}: expected {{'version': {VERSION}, 'keys': [...]}} (or version 1)")
     found: dict[str, IssuedKey] = {}
     for i, item in enumerate(doc["keys"]):
         try:
@@ -78,6 +91,7 @@ def parse_registry(text: str, source: str) -> dict[str, IssuedKey]:
                 id=str(item["id"]), policy=str(item["policy"]), mode=item["mode"],
                 scopes=frozenset(str(s) for s in item["scopes"]), digest=str(item["digest"]).lower(),
                 label=str(item.get("label", "")), created_at=str(item.get("created_at", "")),
+                workspace=_workspace(item.get("workspace"), item["mode"], f"{source}: keys.{i}"),
             )
         except (KeyError, TypeError) as exc:
             raise RegistryError(f"{source}: keys.{i}: missing or malformed field {exc}") from exc
@@ -192,8 +206,20 @@ def new_key(prefix: str, length: int = 40) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def _workspace(value: Any, mode: Any, where: str) -> str | None:
+    """A key's workspace name: none, or a name (test keys only: a live key has no sandbox)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not WORKSPACE_NAME.fullmatch(value):
+        raise RegistryError(f"{where}: workspace must be 1-64 of A-Z a-z 0-9 _ . - (starting with a letter or digit)")
+    if mode != "test":
+        raise RegistryError(f"{where}: only a test (sandbox) key has a workspace")
+    return value
+
+
 def create_key(
-    path: Path, policy: str, mode: Mode, scopes: list[str], prefix: str, label: str = ""
+    path: Path, policy: str, mode: Mode, scopes: list[str], prefix: str, label: str = "",
+    workspace: str | None = None,
 ) -> tuple[str, IssuedKey]:
     """Add a key to the registry file (atomically: write a temp file, then rename) and return it once."""
     existing = parse_registry(path.read_text(), str(path)) if path.exists() else {}
@@ -201,6 +227,7 @@ def create_key(
     entry = IssuedKey(
         id="key_" + secrets.token_hex(6), policy=policy, mode=mode, scopes=frozenset(scopes),
         digest=digest(raw), label=label, created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        workspace=_workspace(workspace, mode, "workspace"),
     )
     existing[entry.digest] = entry
     write_registry(path, existing.values())
@@ -223,7 +250,8 @@ def list_keys(path: Path) -> list[IssuedKey]:
 def write_registry(path: Path, keys: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    doc = {"version": 1, "keys": [k.as_json() for k in keys]}
+    keys = list(keys)
+    doc = {"version": VERSION if any(k.workspace for k in keys) else 1, "keys": [k.as_json() for k in keys]}
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(doc, handle, indent=2)

@@ -131,7 +131,7 @@ def test_the_file_is_not_reread_before_the_reload_interval(keys_file: Path) -> N
     [
         "{not json",
         '{"version": 1, "keys": [',
-        '{"version": 2, "keys": []}',
+        '{"version": 3, "keys": []}',
         '{"version": 1}',
         '{"version": 1, "keys": [{"id": "k"}]}',
         '{"version": 1, "keys": [{"id": "k", "policy": "sent", "mode": "prod", "scopes": [], "digest": "' + "a" * 64
@@ -322,3 +322,25 @@ def test_parse_registry_round_trips(keys_file: Path) -> None:
     entry = IssuedKey("key_1", "sent", "live", frozenset({"*"}), "f" * 64, "l", "2024-01-01T00:00:00Z")
     write_registry(keys_file, [entry])
     assert parse_registry(keys_file.read_text(), "x") == {entry.digest: entry}
+
+
+def test_a_version_1_file_stays_version_1_until_a_key_has_a_workspace(keys_file: Path) -> None:
+    raw, entry = create_key(keys_file, "sent", "test", ["*"], "sk_test_gw_")
+    assert json.loads(keys_file.read_text())["version"] == 1  # still readable by a gateway without workspaces
+    assert KeyRegistry(keys_file).lookup(raw) == entry
+    _, shared = create_key(keys_file, "blueticked", "test", ["*"], "blu_test_gw_", workspace="team-a")
+    doc = json.loads(keys_file.read_text())
+    assert doc["version"] == 2
+    assert {item["id"]: item.get("workspace") for item in doc["keys"]} == {entry.id: None, shared.id: "team-a"}
+    assert list_keys(keys_file)[1].workspace == "team-a"
+
+
+@pytest.mark.parametrize(("mode", "workspace"), [("live", "team"), ("test", "no spaces"), ("test", "-dash"),
+                                                 ("test", "x" * 65)])
+def test_a_workspace_is_a_short_name_on_a_test_key_only(keys_file: Path, mode: str, workspace: str) -> None:
+    with pytest.raises(RegistryError):
+        create_key(keys_file, "blueticked", mode, ["*"], "blu_test_gw_", workspace=workspace)  # type: ignore[arg-type]
+    entry = {"id": "key_1", "policy": "blueticked", "mode": mode, "scopes": ["*"], "digest": "a" * 64,
+             "workspace": workspace}
+    with pytest.raises(RegistryError):
+        parse_registry(json.dumps({"version": 2, "keys": [entry]}), "keys.json")
