@@ -26,6 +26,7 @@ from proxy.logs import CanonicalLog
 from proxy.metrics import Metrics
 from proxy.policy.loader import load_policies
 from proxy.policy.model import PolicySet
+from proxy.sandbox.runtime import Sandbox
 from proxy.scheduler import Scheduler
 from proxy.settings import Settings
 from proxy.store.database import Database
@@ -34,6 +35,7 @@ from proxy.store.idempotency_sqlite import SqliteIdempotencyRecords
 from proxy.store.outbox import Outbox
 from proxy.store.schedule import Schedule
 from proxy.webhooks.delivery import Webhooks
+from proxy.webhooks.provider import ProviderRoutes
 
 
 async def _nothing() -> None:
@@ -64,6 +66,7 @@ class Components:
     scheduler: Scheduler
     idempotency: SqliteIdempotencyRecords
     webhooks: Webhooks
+    sandbox: Sandbox
     parts: list[Part] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -114,6 +117,10 @@ def build(
     outbox = Outbox(db)
     webhooks = Webhooks.build(settings, db=db, clock=clock, policies=policies, schedule=schedule,
                               scheduler=scheduler, outbox=outbox, registry=metrics.registry)
+    sandbox = Sandbox(db=db, schedule=schedule, scheduler=scheduler, outbox=outbox, clock=clock, policies=policies,
+                      lookup_client=verify_client, lookup_timeout=settings.limits.verify_timeout,
+                      registry=metrics.registry, webhook_routes=ProviderRoutes(webhooks))
+    sandbox.workspaces.on_reset(webhooks.reset_workspace)  # a reset's events are gone: so are their deliveries
 
     async def schedule_purge() -> None:
         idempotency.schedule_purge(schedule)
@@ -146,6 +153,6 @@ def build(
     return Components(
         settings=settings, clock=clock, policies=policies, metrics=metrics, ledger=ledger,
         registry=KeyRegistry(settings.keys_file), verify_client=verify_client, verifiers=verifiers,
-        forward=forward, db=db, schedule=schedule, outbox=outbox, scheduler=scheduler,
+        forward=forward, db=db, schedule=schedule, outbox=outbox, scheduler=scheduler, sandbox=sandbox,
         idempotency=idempotency, webhooks=webhooks, parts=parts,
     )

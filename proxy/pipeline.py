@@ -20,6 +20,7 @@ from proxy.stages.idempotency import Idempotency
 from proxy.stages.observe import Observe
 from proxy.stages.permission import Permission
 from proxy.stages.route import RouteStage
+from proxy.stages.sandbox import Sandbox
 from proxy.stages.shortcircuit import ShortCircuit
 from proxy.stages.testmode import TestMode
 from proxy.stages.validate import Validate
@@ -46,6 +47,7 @@ def stages(deps: Components) -> list[Stage]:
         TestMode,
         Validate,
         partial(Idempotency, records=deps.idempotency, metrics=deps.metrics, clock=deps.clock),
+        partial(Sandbox, sandbox=deps.sandbox, registry=deps.registry, clock=deps.clock),
         partial(ShortCircuit, clock=deps.clock),
     ]
 

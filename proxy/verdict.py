@@ -111,6 +111,8 @@ def may_reach_provider(ctx: RequestContext, method: str, query_string: bytes) ->
     policy = ctx.policy
     if policy is None or ctx.key is None or ctx.test_mode is None:
         return "the request was not fully checked"
+    if policy.sandbox is not None and key_trigger(policy, ctx) is not None:
+        return "a sandbox key is answered by its workspace"
     if ctx.test_mode or ctx.key.mode == "test":
         if not (ctx.test_mode and key_test_read_may_pass(ctx, method)):
             return "the request is in test mode"

@@ -63,3 +63,19 @@ def test_may_reach_provider(
 ) -> None:
     why = may_reach_provider(ctx_for(sent, test_mode, key, body, routed), method, b"")
     assert (why is None) is allowed, why
+
+
+@pytest.mark.parametrize(("test_mode", "key", "method", "allowed"), [
+    (False, issued("live", key="blu_live_gw_x"), "POST", True),
+    (False, passthrough("blu_live_x"), "GET", True),
+    (True, passthrough("blu_test_x"), "GET", False),  # unlike Sent's sk_test_ reads: the sandbox answers them
+    (False, passthrough("blu_test_x"), "GET", False),  # the stages said live; the key says sandbox
+    (True, issued("test", key="blu_test_gw_x"), "GET", False),
+    (False, issued("test", key="blu_test_gw_x"), "POST", False),
+])
+def test_a_sandbox_key_never_reaches_the_provider(test_mode: bool, key: Any, method: str, allowed: bool) -> None:
+    blueticked = load_policies(POLICIES).by_name("blueticked")
+    assert blueticked is not None and blueticked.sandbox is not None
+    ctx = RequestContext("x", "req_x", policy=blueticked, key=key, test_mode=test_mode, body=NO_BODY)
+    why = may_reach_provider(ctx, method, b"")
+    assert (why is None) is allowed, why

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from proxy.components import Components
-from proxy.control import webhooks
+from proxy.control import sandbox, webhooks
 from proxy.errors import GatewayError
 from proxy.render import PROBLEM_JSON, problem_details
 
@@ -61,5 +61,5 @@ def control_app(parts: Components, extra: list[BaseRoute] | None = None) -> Star
 
 
 def routes(parts: Components) -> list[BaseRoute]:
-    """Every capability's control routes (none are mounted until a capability adds them here)."""
-    return [*webhooks.routes(parts)]
+    """Every capability's control routes."""
+    return [*webhooks.routes(parts), *sandbox.routes(parts)]

@@ -200,5 +200,6 @@ POLICY_SCHEMA: dict[str, Any] = {
         "schemas": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
         "contract": _CONTRACT,
         "routes": {"type": "array", "items": _ROUTE},
+        "sandbox": {"type": "object"},  # checked and compiled by proxy/sandbox/spec.py
     },
 }

@@ -36,6 +36,7 @@ from proxy.policy.paths import PathTable, PathTemplate, PathTemplateError
 from proxy.policy.rules import RuleConfigError, compile_rule
 from proxy.policy.template import Bindings, TemplateError, compile_condition, compile_template
 from proxy.policy.validation import SchemaCompileError, bracket_path, compile_validator, dot_path
+from proxy.sandbox.spec import compile_sandbox
 from proxy.webhooks.policy import SpecError, WebhookSpec, compile_spec
 
 # Engine codes a dialect may reword (dialect.codes / dialect.messages); see policies/README.md.
@@ -152,6 +153,7 @@ class _Compiler:
             idempotency=compile_idempotency(doc.get("idempotency"), (name for name, _ in test_headers), self.fail),
             contract=contract,
             webhooks=self._webhooks(doc.get("webhooks")),
+            sandbox=compile_sandbox(doc.get("sandbox"), routes, self.fail),
         )
 
     def _webhooks(self, node: Any) -> WebhookSpec | None:

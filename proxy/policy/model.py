@@ -16,6 +16,7 @@ from proxy.policy.template import Env, Render
 from proxy.policy.validation import BodyValidator, FieldStyle
 
 if TYPE_CHECKING:
+    from proxy.sandbox.spec import SandboxSpec
     from proxy.webhooks.policy import WebhookSpec
 
 Headers = list[tuple[bytes, bytes]]
@@ -155,6 +156,7 @@ class Policy:
     idempotency: IdempotencySpec = DEFAULT_IDEMPOTENCY  # compiled by proxy.policy.idempotency
     contract: Contract | None = None  # documented answers per route and status (proxy/policy/contract.py)
     webhooks: WebhookSpec | None = None  # the ``webhooks:`` section (proxy/webhooks/policy.py)
+    sandbox: SandboxSpec | None = None  # the stateful sandbox for test keys (proxy/sandbox/spec.py)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         return self.routes.match(method, path)

@@ -111,6 +111,10 @@ def test_every_error_of_the_dialect_follows_the_policy_and_the_providers_descrip
 @pytest.mark.parametrize("policy", list(PACKS.values()), ids=list(PACKS))
 def test_every_pack_has_a_contract_and_a_vendored_description(policy: Policy) -> None:
     assert policy.contract is not None and policy.contract.error is not None, "contract.errors.schema"
+    if "no readable description" in (policy.contract.source or ""):  # and SOURCES.md says why
+        assert policy.name not in FILES and policy.name.capitalize() in (FILES["sent"].parents[1] /
+                                                                           "SOURCES.md").read_text()
+        return
     assert policy.name in FILES, "vendor the provider's description in tests/contract/specs/ (SOURCES.md)"
     assert FILES[policy.name].exists()
 

@@ -76,7 +76,7 @@ JUNK = [
     {"x-api-key": "sk_live_" + "x" * 20 + "$"},
     {"x-api-key": "SG." + "a" * 22 + "." + "b" * 43},
     {"authorization": "Bearer sk_live_" + "x" * 24},
-    {"authorization": "Bearer blu_live_" + "x" * 24},
+    {"authorization": "Bearer blu_live_" + "x" * 24 + "$"},  # Blueticked's prefix, not its shape
     {"authorization": "Bearer junk-bearer-token"},
 ]
 

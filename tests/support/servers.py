@@ -120,6 +120,7 @@ class Gateway(_Process):
         full_env.update({
             "TESTMODE_PROXY_UPSTREAM_SENT": upstream,
             "TESTMODE_PROXY_UPSTREAM_SENDGRID": upstream,
+            "TESTMODE_PROXY_UPSTREAM_BLUETICKED": upstream,
             "TESTMODE_PROXY_LOG_LEVEL": "info",
         })
         full_env.update(env or {})
