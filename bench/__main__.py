@@ -19,7 +19,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import servers
+from bench import sandbox, servers
 from bench.measure import Run, quiet, wrk
 from bench.report import Row, checks, table, verdicts
 from bench.targets import BY_NAME, LOAD_CORE, SERVER_CORE, TARGETS, Target, Variant, start_all, verify
@@ -131,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         keys_file = work / "keys.json"
         key = servers.create_live_key(src, policies, keys_file)
+        sandbox_key = sandbox.create_key(src, policies, keys_file) if "sandbox" in set(args.targets.split(",")) \
+            else ""
         started = start_all(wanted, upstream=args.upstream, src=src, policies=policies, work=work,
                             keys_file=keys_file, variants=args.variants)
+        wanted = [sandbox.prepare(t, started[t.server], sandbox_key) if t.name == "sandbox" else t for t in wanted]
         for target in wanted:
             verify(target, started[target.server], key)
         total = len(wanted) * (args.warmup + args.repetitions * args.duration)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from bench import servers
 from bench.targets import LOAD_CORE, REPLAY_KEY, SERVER_CORE, Target
-from bench.workload import PATH
 
 LUA = Path(__file__).with_name("post.lua")
 
@@ -38,10 +37,11 @@ def wrk(target: Target, server: servers.Server, key: str, *, duration: int, conn
         threads: int, ours: set[int] | None = None) -> Run:
     """``taskset -c LOAD_CORE wrk``; CPU per request = the server tree's utime+stime delta / requests."""
     pids = servers.process_tree(server.pid)
-    env = {**os.environ, "BENCH_BODY": target.body, "BENCH_KEY": key, "BENCH_RUN": str(time.time_ns()),
+    env = {**os.environ, "BENCH_BODY": target.body, "BENCH_KEY": target.key_scheme + (target.key or key),
+           "BENCH_KEY_HEADER": target.key_header, "BENCH_RUN": str(time.time_ns()),
            "BENCH_IDEMPOTENCY": target.idempotency or "", "BENCH_IDEMPOTENCY_KEY": REPLAY_KEY}
     cmd = ["taskset", "-c", str(LOAD_CORE), "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
-           "--latency", "--timeout", "10s", "-s", str(LUA), server.url + PATH]
+           "--latency", "--timeout", "10s", "-s", str(LUA), server.url + target.path]
     exclude = (ours or set()) | set(pids) | {os.getpid()}
     others = servers.cpu_by_process(exclude)
     steal_before = servers.core_times(SERVER_CORE)

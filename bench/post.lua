@@ -5,7 +5,7 @@ wrk.body = os.getenv("BENCH_BODY") or "{}"
 wrk.headers["Content-Type"] = "application/json"
 local key = os.getenv("BENCH_KEY")
 if key ~= nil and key ~= "" then
-  wrk.headers["x-api-key"] = key
+  wrk.headers[os.getenv("BENCH_KEY_HEADER") or "x-api-key"] = key
 end
 
 -- BENCH_IDEMPOTENCY: "replay" sends BENCH_IDEMPOTENCY_KEY on every request (answered from the store);

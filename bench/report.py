@@ -36,6 +36,7 @@ THROUGHPUT_TARGETS = (
     ("test-mode path, Idempotency-Key replay vs no key", "testmode-replay", "testmode", 0.80),
     ("live path vs naive aiohttp proxy", "live", "aiohttp", 0.75),
     ("live path vs naive httpx proxy", "live", "httpx", 10.0),
+    ("sandbox send vs stateless test-mode path", "sandbox", "testmode", 0.5),
 )
 VARIANT_TARGETS = (("live path, validate on, vs naive aiohttp proxy", "live-validate", "aiohttp", 0.75),)
 RSS_LIMIT_MIB = 80.0

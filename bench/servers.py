@@ -130,6 +130,7 @@ def gateway_env(upstream_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESTMODE_PROXY_")}
     env.update({
         "TESTMODE_PROXY_UPSTREAM_SENT": upstream_url,
+        "TESTMODE_PROXY_UPSTREAM_BLUETICKED": upstream_url,  # the sandbox target never reaches it
         "TESTMODE_PROXY_CREDENTIAL_SENT": "sk_live_bench_provider_credential",
         "TESTMODE_PROXY_LOG_LEVEL": "info",  # as deployed: one canonical JSON line per request
     })

@@ -1,8 +1,10 @@
 """The targets of one run: what each server is, what it is sent, and how its answer is checked.
 
-Every target receives the same request shape (POST /v3/messages, JSON, an ``x-api-key``); a target is
-measured only after one request shows it answers what it should (a synthesized test-mode 201, or
-the upstream's own 201 relayed), so a fast wrong answer can never pass as a result.
+Every target receives the same request shape (POST /v3/messages, JSON, an ``x-api-key``), but for the
+``sandbox`` target (Blueticked's POST /v1/messages with its own sandbox key: bench/sandbox.py); a
+target is measured only after one request shows it answers what it should (a synthesized test-mode
+201, the upstream's own 201 relayed, a sandbox 202 queued), so a fast wrong answer can never pass as a
+result.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import servers
+from bench import sandbox, servers
 from bench.workload import LIVE_BODY, PATH, TEST_BODY, UPSTREAM_BODY, UPSTREAM_MARKER
 
 LOAD_CORE = 0  # wrk, and the upstream the proxies talk to
@@ -52,6 +54,10 @@ class Target:
     body: str
     check: Check
     idempotency: str | None = None  # "fresh": a new Idempotency-Key per request; "replay": one key, replayed
+    path: str = PATH
+    key: str | None = None  # a key of its own (set by its setup), instead of the run's Sent live key
+    key_header: str = "x-api-key"
+    key_scheme: str = ""  # "Bearer " for Authorization
 
 
 REPLAY_KEY = "bench-replay"
@@ -71,6 +77,8 @@ TARGETS = (
     Target("aiohttp", "naive Starlette + aiohttp.ClientSession proxy", "aiohttp", LIVE_BODY, _relayed),
     Target("httpx", "naive Starlette + httpx.AsyncClient proxy", "httpx", LIVE_BODY, _relayed),
     Target("upstream", "the upstream directly", "upstream", LIVE_BODY, _relayed),
+    Target("sandbox", "gateway, sandbox send (Blueticked workspace, SQLite)", "gateway-sandbox", "",
+           sandbox.queued, path=sandbox.PATH, key_header="authorization", key_scheme="Bearer "),
 )
 BY_NAME = {t.name: t for t in TARGETS}
 
@@ -112,6 +120,18 @@ def validating_policies(source: Path, work: Path) -> Path:
     return copy
 
 
+def slow_lifecycle_policies(source: Path, work: Path) -> Path:
+    """A copy of the policy directory with Blueticked's lifecycle step at an hour (bench/sandbox.py says why)."""
+    copy = work / "policies-sandbox"
+    shutil.copytree(source, copy)
+    blueticked = copy / "blueticked.yaml"
+    text, count = re.subn(r"(?m)^(\s+step_seconds:)\s*[0-9.]+$", r"\1 3600", blueticked.read_text())
+    if count != 1:
+        raise servers.SetupError(f"{blueticked}: could not find `lifecycle: step_seconds:` to lengthen")
+    blueticked.write_text(text)
+    return copy
+
+
 def start_all(wanted: list[Target], *, upstream: str, src: Path, policies: Path, work: Path,
               keys_file: Path, variants: tuple[Variant, ...] = ()) -> dict[str, servers.Server]:
     """Start the servers the wanted targets need; the proxies' upstream runs on the load generator's core."""
@@ -140,6 +160,9 @@ def start_all(wanted: list[Target], *, upstream: str, src: Path, policies: Path,
         if "gateway" in needed:
             started["gateway"] = servers.start_gateway("gateway", src, SERVER_CORE, work, policies, keys_file,
                                                        proxied)
+        if "gateway-sandbox" in needed:
+            started["gateway-sandbox"] = servers.start_gateway(
+                "gateway-sandbox", src, SERVER_CORE, work, slow_lifecycle_policies(policies, work), keys_file, proxied)
         if "gateway-validate" in needed:
             started["gateway-validate"] = servers.start_gateway(
                 "gateway-validate", src, SERVER_CORE, work, validating_policies(policies, work), keys_file, proxied)
@@ -158,13 +181,13 @@ def start_all(wanted: list[Target], *, upstream: str, src: Path, policies: Path,
 
 
 def verify(target: Target, server: servers.Server, key: str) -> None:
-    sent = {"content-type": "application/json", "x-api-key": key}
+    sent = {"content-type": "application/json", target.key_header: target.key_scheme + (target.key or key)}
     if target.idempotency == "fresh":
         sent["Idempotency-Key"] = "bench-verify"
     elif target.idempotency == "replay":  # the first answer, recorded: what every measured request replays
         sent["Idempotency-Key"] = REPLAY_KEY
-        servers.request(server.url + PATH, "POST", target.body, sent)
-    status, headers, body = servers.request(server.url + PATH, "POST", target.body, sent)
+        servers.request(server.url + target.path, "POST", target.body, sent)
+    status, headers, body = servers.request(server.url + target.path, "POST", target.body, sent)
     if (problem := target.check(status, headers, body)) is not None:
         raise servers.SetupError(f"{target.name}: {problem}")
     if target.name == "live-validate":  # prove validation really runs on live requests in this variant
