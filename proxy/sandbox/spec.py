@@ -16,6 +16,7 @@ from typing import Any, Literal
 from jsonschema import Draft7Validator
 
 from proxy.errors import GatewayError
+from proxy.masking import mask_echo
 from proxy.policy.template import Render, TemplateError, compile_template
 from proxy.sandbox.format import SANDBOX_SCHEMA
 from proxy.sandbox.magic import MagicNumber, compile_magic
@@ -75,8 +76,12 @@ class SandboxSpec:
     shapes: Mapping[str, Render]
 
     def error(self, key: str, **values: Any) -> GatewayError:
+        """The policy's error ``key`` with its placeholders filled. A phone number or an email quoted back
+        is masked (``+27******0002``): an error body, like a log line, never carries one whole."""
         spec = self.errors[key]
-        message = spec.message.format_map(_Blank(values)) if "{" in spec.message else spec.message
+        message = spec.message
+        if "{" in message:
+            message = message.format_map(_Blank({name: mask_echo(str(value)) for name, value in values.items()}))
         return GatewayError(spec.status, spec.code, message, reason=key)
 
     def next_state(self, state: str) -> str | None:

@@ -50,7 +50,9 @@ def test_an_error_fills_its_names_and_keeps_unknown_ones() -> None:
     assert spec is not None
     error = spec.error("contact_not_found", identifier="+27820000000")
     assert (error.status, error.code, error.reason) == (404, "not_found", "contact_not_found")
-    assert "+27820000000" in error.message
+    assert "+2******0000" in error.message  # quoted back masked: an error body never carries a phone whole
+    assert "+27820000000" not in error.message
+    assert "s***@example.com" in spec.error("contact_not_found", identifier="sam@example.com").message
     assert "{needs}" in spec.error("contact_no_channel", channel="sms").message
 
 
