@@ -13,6 +13,45 @@ from typing import Literal
 
 Outcome = Literal["not_sent", "unknown"]
 
+# The one catalogue of engine error codes and the statuses each is answered with. Provider routes word
+# them in the policy's dialect (``dialect.codes`` / ``dialect.messages`` may reword any of ``DIALECT``);
+# the rest are only ever problem details (before routing, or on the gateway's own control API).
+# tests/test_errors.py checks every raise site and policies/README.md against it.
+DIALECT: dict[str, tuple[int, ...]] = {
+    "bad_request": (400,),
+    "invalid_json": (400,),
+    "validation_error": (400,),
+    "ambiguous_test_mode": (400,),
+    "invalid_test_flag": (400,),
+    "ambiguous_credentials": (400,),
+    "unauthorized": (401,),
+    "forbidden": (403,),
+    "not_found": (404,),
+    "test_mode_unsupported": (404,),
+    "method_not_allowed": (405,),
+    "request_timeout": (408,),
+    "payload_too_large": (413,),
+    "unsupported_media_type": (415,),
+    "rate_limited": (429,),
+    "headers_too_large": (431,),
+    "idempotency_key_invalid": (400,),
+    "idempotency_in_flight": (409,),
+    "idempotency_mismatch": (400, 409, 422),  # the policy's idempotency.mismatch_status
+    "idempotency_interrupted": (502,),
+    "internal_error": (500,),
+    "upstream_unreachable": (502, 503),
+    "upstream_bad_response": (502,),
+    "key_verification_unavailable": (503,),
+    "overloaded": (503,),
+    "upstream_timeout": (504,),
+}
+PROBLEM_ONLY: dict[str, tuple[int, ...]] = {
+    "uri_too_long": (414,),  # the HTTP layer, before routing (proxy/server.py)
+    "not_implemented": (501,),  # a transfer coding other than chunked (proxy/server.py)
+    "conflict": (409,),  # the control API (a forced event on a message that moved on)
+}
+CODES: dict[str, tuple[int, ...]] = {**DIALECT, **PROBLEM_ONLY}
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:

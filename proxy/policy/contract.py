@@ -31,39 +31,14 @@ from typing import Any, Literal
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
+from proxy.errors import DIALECT
+
 DEFAULT_SAMPLE_RATE = 0.01
 
-# Every engine code (proxy.policy.loader.ERROR_CODES) and the statuses the gateway answers it with. The
-# gateway can write any of them on any route (a 401 needs no route, a 502 only a forward), so each operation
-# documents them all. tests/contract/test_statuses.py fails when a code is missing here.
-ENGINE_STATUSES: dict[str, tuple[int, ...]] = {
-    "bad_request": (400,),
-    "invalid_json": (400,),
-    "validation_error": (400,),
-    "ambiguous_test_mode": (400,),
-    "invalid_test_flag": (400,),
-    "ambiguous_credentials": (400,),
-    "unauthorized": (401,),
-    "forbidden": (403,),
-    "not_found": (404,),
-    "test_mode_unsupported": (404,),
-    "method_not_allowed": (405,),
-    "request_timeout": (408,),
-    "payload_too_large": (413,),
-    "unsupported_media_type": (415,),
-    "headers_too_large": (431,),
-    "rate_limited": (429,),
-    "idempotency_key_invalid": (400,),
-    "idempotency_in_flight": (409,),
-    "idempotency_mismatch": (400, 409, 422),  # the policy's idempotency.mismatch_status
-    "idempotency_interrupted": (502,),
-    "internal_error": (500,),
-    "upstream_unreachable": (502, 503),
-    "upstream_bad_response": (502,),
-    "key_verification_unavailable": (503,),
-    "overloaded": (503,),
-    "upstream_timeout": (504,),
-}
+# Every engine code a provider route can be answered with, and its statuses (the catalogue in
+# proxy/errors.py). The gateway can write any of them on any route (a 401 needs no route, a 502 only a
+# forward), so each operation documents them all.
+ENGINE_STATUSES: dict[str, tuple[int, ...]] = DIALECT
 
 
 def error_statuses() -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 from jsonschema import Draft7Validator
 
+from proxy.errors import DIALECT
 from proxy.keys.shapes import KeyShape
 from proxy.policy.contract import ContractError, compile_contract
 from proxy.policy.flagnames import compile_flag_paths, derived_misplaced, fold, header_spellings
@@ -40,14 +41,7 @@ from proxy.sandbox.spec import compile_sandbox
 from proxy.webhooks.policy import SpecError, WebhookSpec, compile_spec
 
 # Engine codes a dialect may reword (dialect.codes / dialect.messages); see policies/README.md.
-ERROR_CODES = (
-    "unauthorized", "forbidden", "not_found", "method_not_allowed", "bad_request", "invalid_json",
-    "unsupported_media_type", "payload_too_large", "validation_error", "ambiguous_test_mode",
-    "invalid_test_flag", "ambiguous_credentials", "test_mode_unsupported", "upstream_unreachable", "upstream_timeout",
-    "upstream_bad_response", "overloaded", "key_verification_unavailable", "internal_error", "headers_too_large",
-    "request_timeout", "rate_limited", "idempotency_key_invalid", "idempotency_in_flight", "idempotency_mismatch",
-    "idempotency_interrupted",
-)
+ERROR_CODES = tuple(DIALECT)
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")  # RFC 3986 §2.3
