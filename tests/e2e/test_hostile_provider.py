@@ -143,3 +143,20 @@ def test_a_100_mib_body_of_unknown_length_streams_through_in_bounded_memory(
     assert received == 100 * MIB
     assert growth_mib < 20, f"peak RSS grew {growth_mib:.1f} MiB for a 100 MiB body"
     assert len(hostile.records) == 1
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "GET"])
+def test_a_request_lost_on_a_reused_connection_is_never_sent_again(
+    http: httpx.Client, hostile: HostileProvider, keys: Keys, method: str
+) -> None:
+    """aiohttp resends an idempotent request once when a kept-alive connection drops under it; a provider
+    may already have acted on a PUT or DELETE, so the gateway turns that off (proxy/forward.py). The
+    provider answers one request, keeps the connection, then resets it when the next one arrives on it."""
+    warm = http.get("/hostile/ok", headers={"x-api-key": keys.sent_live})
+    assert warm.status_code == 200
+    lost = http.request(method, "/hostile/reset", headers={"x-api-key": keys.sent_live})
+    assert error(lost, 502)["outcome"] == "unknown"
+    [first] = [r for r in hostile.records if r.path == "/hostile/ok"]
+    resets = [r for r in hostile.records if r.path == "/hostile/reset"]
+    assert len(resets) == 1, f"{method} reached the provider {len(resets)} times"
+    assert resets[0].connection == first.connection  # it was sent on the reused connection
