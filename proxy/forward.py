@@ -1,8 +1,7 @@
 """The terminal app: the only code that sends a request to a provider.
 
-aiohttp is used directly because it measured ~12x faster than httpx's default transport and ~2.3x
-faster than the httpx API over an aiohttp transport on this kind of machine
-(shared/reference/performance.md); nothing outside this module knows which client it is.
+It sends through each policy's aiohttp session (:mod:`proxy.upstream`: the origin, the client's
+settings, and why aiohttp); nothing outside these two modules knows which client it is.
 
 * Method, path, query, headers and body bytes pass unchanged, except:
   hop-by-hop headers (RFC 9110 §7.6.1, and any named in ``Connection``) are dropped,
@@ -48,13 +47,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 import aiohttp
 import structlog
 from starlette.types import Receive, Scope, Send
-from yarl import URL
 
 from proxy import logs
 from proxy.context import RequestContext, begin
@@ -65,59 +61,17 @@ from proxy.metrics import Metrics
 from proxy.policy.model import Policy, PolicySet
 from proxy.settings import Limits
 from proxy.slots import ConnectionSlots, PoolExhausted
-from proxy.target import METHOD_OVERRIDE_HEADERS
+from proxy.upstream import (
+    HOP_BY_HOP,
+    REQUEST_DROP_ALL,
+    WHOLE_BODY_MAX,
+    Upstream,
+    connection_named,
+    open_session,
+)
 from proxy.verdict import may_reach_provider
 
 log = structlog.get_logger("proxy.forward")
-
-# RFC 9110 §7.6.1 connection-specific fields, plus the de-facto ones proxies also strip.
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"proxy-authenticate", b"proxy-authorization",
-    b"te", b"trailer", b"transfer-encoding", b"upgrade",
-})
-# Set by the client library from the URL and body, or by the gateway itself.
-_REQUEST_DROP = frozenset({b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
-                           *(name.encode() for name in METHOD_OVERRIDE_HEADERS)})
-_REQUEST_DROP_ALL = HOP_BY_HOP | _REQUEST_DROP
-_WHOLE_BODY_MAX = 64 * 1024  # larger bodies, or bodies of unknown length, stream
-_SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-
-
-def _connection_named(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
-    named: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            named.update(part.strip().lower() for part in value.split(b","))
-    return named
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """A policy's base URL, parsed once at start-up: the text paths are joined onto, and the scheme and
-    authority (host, port, and no userinfo) every joined URL must still have."""
-
-    base: str
-    scheme: str
-    authority: str
-
-    @classmethod
-    def of(cls, policy: Policy) -> Upstream:
-        url = URL(policy.base_url, encoded=True)  # the loader checked its form (http(s), no userinfo)
-        return cls(policy.base_url, url.scheme, url.raw_authority)
-
-    def url(self, path: str, query: bytes) -> URL | None:
-        """``path`` (a clean origin-form path) and ``query`` joined onto the base, or None unless the result
-        is still at the policy's origin."""
-        if path[:1] != "/" or path[:2] == "//":  # only such a path could begin an authority
-            return None
-        text = self.base + path
-        if query:
-            text += "?" + query.decode("latin-1")
-        url = URL(text, encoded=True)
-        if url.raw_authority != self.authority or url.scheme != self.scheme:
-            return None
-        return url
-
 
 class Forward:
     """ASGI terminal app. ``start()``/``close()`` run in the server's lifespan."""
@@ -140,25 +94,7 @@ class Forward:
     async def start(self) -> None:
         self.deadlines.start()
         for policy in self.policies.policies:
-            connect = policy.connect_timeout or self.limits.upstream_connect_timeout
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.limits.upstream_pool_size,
-                    keepalive_timeout=self.limits.upstream_keepalive_seconds,
-                ),
-                timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=None),
-                auto_decompress=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=_SKIP_AUTO,
-                trust_env=False,
-                max_field_size=self.limits.upstream_max_header_bytes,
-                max_line_size=self.limits.upstream_max_header_bytes,
-                max_headers=self.limits.upstream_max_headers,
-            )
-            # aiohttp resends idempotent requests once when a reused connection drops; a provider
-            # may already have acted on a PUT or DELETE, so the gateway never resends anything.
-            session._retry_connection = False
-            self.sessions[policy.name] = session
+            self.sessions[policy.name] = open_session(policy, self.limits)
 
     async def close(self) -> None:
         for session in self.sessions.values():
@@ -188,13 +124,13 @@ class Forward:
         key = ctx.key
         assert key is not None
         key_header = policy.keys.header.encode()
-        drop = _REQUEST_DROP_ALL
+        drop = REQUEST_DROP_ALL
         if key.kind == "issued":
             # Auth let another credential header through only because it carries the same issued key:
             # the issued key must never reach the provider, so that copy is dropped, not forwarded.
             drop = drop | {h.encode() for h in policy.keys.conflicting_headers}
         if "connection" in ctx.headers:  # RFC 9110 §7.6.1: the headers it names are hop-by-hop too
-            drop = drop | _connection_named(raw)
+            drop = drop | connection_named(raw)
         out: list[tuple[str, str]] = []
         for name, value in raw:
             lname = name.lower()
@@ -247,7 +183,7 @@ class Forward:
                     )
                     ctx.upstream_seconds = time.perf_counter() - started
                     length = response.content_length
-                    if length is not None and length <= _WHOLE_BODY_MAX:
+                    if length is not None and length <= WHOLE_BODY_MAX:
                         # A small body of known length is read whole and sent in one message (no chunk
                         # loop, no closing empty message); a failure here is still a clean 502/504.
                         try:
@@ -292,7 +228,7 @@ class Forward:
 
     def _response_headers(self, response: aiohttp.ClientResponse, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
         raw = response.raw_headers  # at most upstream_max_headers (the parser refuses more)
-        drop = HOP_BY_HOP | _connection_named(raw) if "Connection" in response.headers else HOP_BY_HOP
+        drop = HOP_BY_HOP | connection_named(raw) if "Connection" in response.headers else HOP_BY_HOP
         out: list[tuple[bytes, bytes]] = []
         size = 0
         for name, value in raw:

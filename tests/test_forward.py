@@ -12,10 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from proxy.context import SCOPE_KEY, RequestContext
 from proxy.errors import GatewayError
-from proxy.forward import Forward, Upstream
+from proxy.forward import Forward
 from proxy.metrics import Metrics
 from proxy.policy.loader import load_policies
 from proxy.settings import Settings
+from proxy.upstream import Upstream
 from tests.stages.seeds import issued
 
 ROOT = Path(__file__).resolve().parents[1]
