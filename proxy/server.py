@@ -9,11 +9,12 @@ defaults of Envoy's edge guide, nginx and HAProxy (``shared/reference/reliabilit
   connection is closed. llhttp already refuses the framing tricks of request smuggling — a
   ``Content-Length`` beside ``Transfer-Encoding``, ``Content-Length`` twice, a space before the colon,
   obs-fold, a bare LF — as malformed (400); a ``Transfer-Encoding`` other than ``chunked`` is 501
-  (RFC 9112 §6.1: a server that does not understand a transfer coding answers 501).
+  (RFC 9112 §6.1: a server that does not understand a transfer coding answers 501), refused by the
+  route stage before any body is read (a dict lookup there, not a call per header field here).
 * **A bounded request head**: the request target at most ``max_request_line`` bytes (414), the header
-  block at most ``max_head_bytes`` bytes and ``max_head_headers`` fields (431), counted as the parser
-  hands them over, so a client cannot grow the server's memory before the route stage's own 16 KiB /
-  100-field limits (431 in the provider's dialect) ever see the request.
+  block at most ``max_head_bytes`` bytes and ``max_head_headers`` fields (431), counted per chunk
+  received while the head is incomplete, so a client cannot grow the server's memory before the route
+  stage's own 16 KiB / 100-field limits (431 in the provider's dialect) ever see the request.
 * **A header deadline** (slowloris): a connection whose request head is not complete within
   ``header_timeout`` seconds of its first byte (or of the connection, if nothing came) is answered
   408 and closed. One sweep per event loop checks every connection four times a second, so no timer
@@ -71,6 +72,10 @@ def refusal_bytes(error: GatewayError) -> bytes:
     return b"".join([*head, b"\r\n", body])
 
 
+def _head_too_large() -> GatewayError:
+    return GatewayError(431, "headers_too_large", "The request headers are too many or too large.")
+
+
 class _Sweeper:
     """Closes connections whose request head is overdue; one per event loop."""
 
@@ -108,7 +113,6 @@ class HttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.head_started: float | None = None
         self._head_bytes = 0
-        self._head_fields = 0
 
     @classmethod
     def with_limits(cls, limits: EdgeLimits) -> type[HttpProtocol]:
@@ -137,6 +141,7 @@ class HttpProtocol(HttpToolsProtocol):
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
+            return
         except httptools.HttpParserError as exc:
             refused = exc.__context__
             if isinstance(refused, _Refused):
@@ -147,6 +152,15 @@ class HttpProtocol(HttpToolsProtocol):
                 reason = str(exc).split(":", 1)[-1].strip() or "malformed request"
                 self.refuse(GatewayError(400, "bad_request", f"Malformed HTTP request: {reason}. Nothing was sent.",
                                          reason="malformed_http"))
+            return
+        if self.head_started is not None:
+            # The head is still incomplete after this chunk: count what it has cost so far. Counted per
+            # chunk, not per header field (that would be a Python call per field on every request).
+            self._head_bytes += len(data)
+            if self._head_bytes > self.limits.max_head_bytes or (
+                self.headers is not None and len(self.headers) > self.limits.max_head_headers
+            ):
+                self.refuse(_head_too_large())
 
     def send_400_response(self, msg: str) -> None:  # uvicorn's own callers, if any remain
         self.refuse(GatewayError(400, "bad_request", "Malformed HTTP request. Nothing was sent.",
@@ -169,29 +183,19 @@ class HttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self.head_started = self.loop.time()
-        self._head_bytes = self._head_fields = 0
+        self._head_bytes = 0
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
-        self._head_bytes += len(url)
-        if self._head_bytes > self.limits.max_request_line:
+        if len(url) + len(self.url) > self.limits.max_request_line:
             raise _Refused(GatewayError(414, "uri_too_long",
                                         f"The request target is longer than {self.limits.max_request_line} bytes."))
         super().on_url(url)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        self._head_fields += 1
-        if self._head_bytes > self.limits.max_head_bytes or self._head_fields > self.limits.max_head_headers:
-            raise _Refused(GatewayError(431, "headers_too_large", "The request headers are too many or too large."))
-        if len(name) == 17 and name.lower() == b"transfer-encoding" and value.strip().lower() != b"chunked":
-            raise _Refused(GatewayError(501, "not_implemented",
-                                        "Only the 'chunked' transfer coding is accepted. Nothing was sent.",
-                                        reason="transfer_coding"))
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
         self.head_started = None
+        if len(self.headers) > self.limits.max_head_headers:  # a head that arrived whole in one chunk
+            raise _Refused(_head_too_large())
         super().on_headers_complete()
 
 

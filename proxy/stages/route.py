@@ -54,6 +54,12 @@ class RouteStage:
             headers, size = _first_values(ctx, raw_headers)
         if size > self.max_header_bytes:
             raise _too_large()
+        if (coding := headers.get("transfer-encoding")) is not None and coding.strip().lower() != "chunked":
+            # RFC 9112 §6.1: a transfer coding the server does not understand is 501; the body (which
+            # httptools would read as chunked) is never read.
+            raise GatewayError(501, "not_implemented", "Only the 'chunked' transfer coding is accepted. "
+                                                       "Nothing was sent.", reason="transfer_coding",
+                               headers={"connection": "close"})  # the framing cannot be trusted: no next request
         ctx.headers = headers
         try:
             path = clean_path(scope)  # the one path routing and forwarding use (proxy/target.py)
